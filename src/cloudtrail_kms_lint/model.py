@@ -1,0 +1,122 @@
+"""Plain data classes shared by the core and every front end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .values import Symbol, Text
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: Optional[int] = None
+    column: Optional[int] = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One step from the trail's key reference to the verdict."""
+
+    text: str
+    location: Optional[Location] = None
+
+
+@dataclass
+class Subject:
+    """A trail or event data store, as a front end found it."""
+
+    kind: str  # catalogue.TRAIL | catalogue.EVENT_DATA_STORE
+    resource: str  # CloudFormation logical id or Terraform address
+    resource_type: str  # AWS::CloudTrail::Trail, aws_cloudtrail, ...
+    location: Location  # where findings are reported (KMSKeyId line, else the resource)
+    name: Text = ""  # the trail name (may be a Symbol)
+    partition: Text = ""
+    region: Text = ""
+    account: Text = ""
+
+    def arn(self) -> Text:
+        from .values import make_text
+
+        partition = self.partition or Symbol("partition", "partition")
+        region = self.region or Symbol("region", "region")
+        account = self.account or Symbol("account", "account")
+        if self.kind == "trail":
+            name = self.name or Symbol(f"{self.resource}.name", "opaque", "the trail name is not known")
+            return make_text(["arn:", partition, ":cloudtrail:", region, ":", account, ":trail/", name])
+        return make_text(
+            ["arn:", partition, ":cloudtrail:", region, ":", account, ":eventdatastore/",
+             Symbol(f"{self.resource}.id", "opaque", "the event data store id is assigned at creation")]
+        )
+
+
+@dataclass
+class KeyPolicy:
+    """A key policy document (JSON-like, may contain symbols) and where it is written."""
+
+    document: Any
+    location: Optional[Location] = None
+    statement_locations: list = field(default_factory=list)  # Optional[Location] per statement
+    is_default: bool = False  # no policy in the code: AWS applies the default key policy
+
+    def statement_location(self, index: int) -> Optional[Location]:
+        if 0 <= index < len(self.statement_locations) and self.statement_locations[index]:
+            return self.statement_locations[index]
+        return self.location
+
+
+@dataclass
+class Key:
+    name: str  # how the user refers to it: LogKey, aws_kms_key.logs
+    policy: Optional[KeyPolicy] = None  # None: no policy given, AWS's default key policy applies
+    spec: Text = "SYMMETRIC_DEFAULT"
+    location: Optional[Location] = None
+
+
+# kinds of KeyResolution
+RESOLVED = "key"
+NO_KEY = "none"
+AWS_MANAGED = "aws_managed"
+NOT_A_KEY = "not_a_key"
+UNRESOLVED = "unknown"
+
+
+@dataclass
+class KeyResolution:
+    """What a trail's key reference resolved to, in one scenario."""
+
+    kind: str
+    key: Optional[Key] = None
+    detail: str = ""  # e.g. "alias/aws/cloudtrail", "var.kms_key_arn has no default"
+    reference: str = ""  # what the trail wrote, for messages
+    scenario: str = ""  # e.g. "when condition UseCmk is false"; "" when unconditional
+    trace: list = field(default_factory=list)  # TraceStep
+    location: Optional[Location] = None  # where the offending value is written
+
+
+@dataclass
+class Related:
+    location: Location
+    message: str
+
+
+@dataclass
+class Finding:
+    rule: str
+    level: str
+    resource: str
+    resource_type: str
+    file: str
+    line: Optional[int]
+    key: Optional[str]
+    message: str
+    related: list = field(default_factory=list)  # Related
+    trace: list = field(default_factory=list)  # TraceStep
+    column: Optional[int] = None
+
+    def sort_key(self):
+        return (self.file, self.line or 0, self.resource, self.rule, self.message)
