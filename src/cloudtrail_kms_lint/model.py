@@ -117,6 +117,8 @@ class Finding:
     related: list = field(default_factory=list)  # Related
     trace: list = field(default_factory=list)  # TraceStep
     column: Optional[int] = None
+    # what to add, where: specific to this finding (falls back to the catalogue's remediation)
+    fix: str = ""
 
     def sort_key(self):
         return (self.file, self.line or 0, self.resource, self.rule, self.message)

@@ -52,7 +52,10 @@ CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
 # the policy names". They never equal a literal and only match wildcards.
 FRESH = {"partition": "\x00partition", "region": "\x00region", "account": "\x00account"}
 _FRESH_LABEL = {v: f"<trail {k}>" for k, v in FRESH.items()}
-_MAX_CANDIDATES = 6
+# Per kind, at most this many literals (plus the fresh value) are tried, and at
+# most _MAX_ENVS combinations in all; only pathological policies reach either.
+_MAX_CANDIDATES = 16
+_MAX_ENVS = 512
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
 
@@ -215,8 +218,13 @@ def _subst(text: Text, env: dict[str, str]) -> Text:
     return make_text(parts)
 
 
-def _collect_literals(document: Any) -> dict[str, list[str]]:
-    """Literal partitions, regions and accounts that the policy names."""
+def _collect_literals(document: Any, action: Optional[str] = None) -> dict[str, list[str]]:
+    """Literal partitions, regions and accounts that the policy names.
+
+    With ``action``, only statements whose Action/NotAction can match it are
+    read: no other statement takes part in the decision, so its literals are
+    irrelevant (and must not crowd relevant ones out of the capped candidate list).
+    """
     found: dict[str, list[str]] = {k: [] for k in ENV_KINDS}
 
     def add(kind: str, value: str) -> None:
@@ -243,6 +251,8 @@ def _collect_literals(document: Any) -> dict[str, list[str]]:
     if isinstance(document, dict):
         for st in _as_list(document.get("Statement")):
             if isinstance(st, dict):
+                if action is not None and _action_matches(st, action)[0] is False:
+                    continue
                 walk(st.get("Condition"))
                 walk(st.get("Principal"))
                 walk(st.get("NotPrincipal"))
@@ -250,15 +260,32 @@ def _collect_literals(document: Any) -> dict[str, list[str]]:
 
 
 def _candidate_envs(document: Any, request: Request) -> list[dict[str, str]]:
-    literals = _collect_literals(document)
+    # The candidates must not depend on statement order, nor be crowded out by
+    # statements that cannot apply: IAM's verdict does not depend on either
+    # ("Policy evaluation logic", IAM User Guide: the order of statements does
+    # not matter; an explicit Deny overrides, otherwise any Allow allows).
+    # Earlier versions kept the first 5 literals in document order, so an
+    # unrelated statement naming 5 accounts before the relevant one flipped
+    # an allowed request to denied.
+    literals = _collect_literals(document, request.action)
     per_kind = []
     for kind in ENV_KINDS:
         own = request.env.get(kind)
         if isinstance(own, str) and own:
             per_kind.append([own])
         else:
-            per_kind.append(literals[kind][: _MAX_CANDIDATES - 1] + [FRESH[kind]])
+            per_kind.append(sorted(literals[kind])[: _MAX_CANDIDATES - 1] + [FRESH[kind]])
+    while _product(len(c) for c in per_kind) > _MAX_ENVS:
+        longest = max(range(len(per_kind)), key=lambda i: len(per_kind[i]))
+        del per_kind[longest][-2]  # drop a literal, keep the fresh value
     return [dict(zip(ENV_KINDS, combo)) for combo in itertools.product(*per_kind)]
+
+
+def _product(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
 
 
 def display(text: Text) -> str:
@@ -448,6 +475,7 @@ def _condition_key_holds(
 ) -> tuple[Tri, str]:
     state, req_values = _key_state(request, key)
     pvals = _as_list(values)
+    shown_pvals = list(pvals)  # as written, for messages
     is_account_key = key.lower() in ("aws:sourceaccount", "kms:calleraccount", "aws:principalaccount")
     pvals = [_subst(_normalise_text(v, account_value=is_account_key), env) if is_text(v) else v for v in pvals]
     req_values = [_subst(v, env) for v in req_values]
@@ -477,8 +505,10 @@ def _condition_key_holds(
 
     if op.base in _OPAQUE_OPS:
         if state == "absent":
-            if op.if_exists:
+            if op.if_exists or op.qualifier == "forallvalues":
                 return True, ""
+            if op.qualifier == "foranyvalue":
+                return False, f"{op.raw} on {key} requires a key the request does not carry"
             return (op.base in _OPAQUE_NEGATED), f"{key} is absent"
         return None, f"operator {op.raw} on {key} is not evaluated"
 
@@ -490,7 +520,12 @@ def _condition_key_holds(
     if state == "absent":
         if op.if_exists or op.qualifier == "forallvalues":
             return True, ""
-        if negated:
+        # ForAnyValue with a missing key is false even for a negated operator
+        # (ForAnyValue:StringNotEquals): "For no matching context key or a null
+        # dataset, the condition returns false." IAM User Guide, "Single-valued
+        # vs. multivalued context keys",
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+        if negated and op.qualifier != "foranyvalue":
             return True, ""
         note = request.absent_notes.get(key.lower(), "")
         return False, f"{op.raw} on {key} requires a key the request does not carry" + (f" ({note})" if note else "")
@@ -516,7 +551,7 @@ def _condition_key_holds(
         unknown = [v for v in pvals if not _fully_literal(v)] or req_values
         return None, f"{op.raw} on {key} depends on {', '.join(_unknown_names(unknown))}"
     if r is False:
-        return False, _mismatch_reason(op, key, kind, negated, pvals, req_values)
+        return False, _mismatch_reason(op, key, kind, negated, shown_pvals, req_values)
     return True, ""
 
 
@@ -542,8 +577,8 @@ def _mismatch_reason(op: _Op, key: str, kind: str, negated: bool, pvals: list, r
         return f"{op.raw} {{{key}: {shown}}} excludes the request's value {actual}"
     if kind == "eq" and any(is_text(v) and has_wildcard(v) for v in pvals):
         return (
-            f"uses {op.raw} with a wildcard value ({shown}) on {key}, which never matches "
-            f"{actual}: {op.raw} compares literally; use StringLike"
+            f"it uses {op.raw} with a wildcard value ({shown}) on {key}, which never matches: "
+            f"{op.raw} compares literally; use StringLike"
         )
     return f"{op.raw} {{{key}: {shown}}} does not match the request's value {actual}"
 

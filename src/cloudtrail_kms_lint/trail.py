@@ -175,7 +175,7 @@ class _Builder:
         self.resolution = resolution
         self.findings: list[Finding] = []
 
-    def add(self, rule_id: str, message: str, related: Optional[list[Related]] = None) -> None:
+    def add(self, rule_id: str, message: str, related: Optional[list[Related]] = None, fix: str = "") -> None:
         rule = catalogue.BY_ID[rule_id]
         loc = self.subject.location
         self.findings.append(
@@ -191,6 +191,7 @@ class _Builder:
                 message=message,
                 related=related or [],
                 trace=list(self.resolution.trace),
+                fix=fix,
             )
         )
 
@@ -210,10 +211,13 @@ def _stmt_label(policy: KeyPolicy, index: int) -> str:
     return label
 
 
-def _policy_where(key: Key, policy: KeyPolicy) -> str:
+def _policy_where(key: Key, policy: KeyPolicy, subject: Subject) -> str:
     if policy.is_default:
         return f"the default key policy of {key.name} (no policy is set, so AWS applies its default, which allows only the account root)"
-    return f"the key policy of {key.name}{_where(policy.location)}"
+    loc = policy.location
+    if loc and loc.line and loc.file == subject.location.file:
+        return f"the key policy of {key.name} (line {loc.line})"
+    return f"the key policy of {key.name}{_where(loc)}"
 
 
 def _related_for(policy: KeyPolicy, indexes: list[int], message: str) -> list[Related]:
@@ -254,20 +258,28 @@ def _unknown_message(subject: Subject, key: Key, decision: Decision, what: str) 
 def _check_policy(b: _Builder, key: Key) -> None:
     subject = b.subject
     policy = key.policy or default_key_policy(subject)
-    where = _policy_where(key, policy)
+    where = _policy_where(key, policy, subject)
     doc = policy.document
 
     if subject.kind == EVENT_DATA_STORE:
-        for action, label in (("kms:GenerateDataKey", "kms:GenerateDataKey"), ("kms:Decrypt", "kms:Decrypt")):
+        denied: list[tuple[str, str, list[int]]] = []
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
             d = evaluate(doc, cloudtrail_request(subject, action, encryption_context=False))
-            what = f"{CLOUDTRAIL_SERVICE} {label}"
+            what = f"{CLOUDTRAIL_SERVICE} {action}"
             if d.verdict == DENIED:
                 why, idx = _explain_denied(policy, d, what)
-                b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {what} for event data store {subject.resource}: {why}. "
-                      f"Add an Allow statement for Service {CLOUDTRAIL_SERVICE} with Action {label}, without aws:SourceArn/aws:SourceAccount conditions.",
-                      _related_for(policy, idx, f"{what} is not allowed here"))
+                denied.append((action, why, idx))
             elif d.verdict == UNKNOWN:
                 b.add("CTKMS007", _unknown_message(subject, key, d, what), _related_for(policy, [], "policy not verified"))
+        if denied:
+            actions = " and ".join(a for a, _, _ in denied)
+            reasons = "; ".join(dict.fromkeys(why for _, why, _ in denied))
+            idx = list(dict.fromkeys(i for _, _, ix in denied for i in ix))
+            b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {CLOUDTRAIL_SERVICE} {actions} for event data store "
+                  f"{subject.resource}: {reasons}.",
+                  _related_for(policy, idx, f"CloudTrail's {actions} is not allowed here"),
+                  fix=f"Add to the key policy of {key.name}: " + fix_statement("eds", subject)
+                  + " (no aws:SourceArn/aws:SourceAccount conditions: AWS does not support them for event data stores)")
         return
 
     # kms:DescribeKey
@@ -275,9 +287,9 @@ def _check_policy(b: _Builder, key: Key) -> None:
     what = f"{CLOUDTRAIL_SERVICE} kms:DescribeKey"
     if d.verdict == DENIED:
         why, idx = _explain_denied(policy, d, what)
-        b.add("CTKMS003", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}. "
-              f"Add: Allow Service {CLOUDTRAIL_SERVICE} Action kms:DescribeKey Resource \"*\".",
-              _related_for(policy, idx, f"{what} is not allowed here"))
+        b.add("CTKMS003", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}.",
+              _related_for(policy, idx, f"{what} is not allowed here"),
+              fix=f"Add to the key policy of {key.name}: " + fix_statement("describe", subject))
     elif d.verdict == UNKNOWN:
         b.add("CTKMS007", _unknown_message(subject, key, d, what), _related_for(policy, [], "policy not verified"))
 
@@ -286,10 +298,9 @@ def _check_policy(b: _Builder, key: Key) -> None:
     what = f"{CLOUDTRAIL_SERVICE} kms:GenerateDataKey* for trail {display(subject.arn())}"
     if d.verdict == DENIED:
         why, idx = _explain_denied(policy, d, what)
-        b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}{_assumed(d)}. "
-              f"Add: Allow Service {CLOUDTRAIL_SERVICE} Action kms:GenerateDataKey* with Condition StringLike "
-              f"{{\"{CTX_KEY_DISPLAY}\": \"arn:{_p(subject)}:cloudtrail:*:{_a(subject)}:trail/*\"}}.",
-              _related_for(policy, idx, "CloudTrail's kms:GenerateDataKey* is not allowed here"))
+        b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}{_assumed(d)}.",
+              _related_for(policy, idx, "CloudTrail's kms:GenerateDataKey* is not allowed here"),
+              fix=f"Add to the key policy of {key.name}: " + fix_statement("encrypt", subject))
     elif d.verdict == UNKNOWN:
         b.add("CTKMS007", _unknown_message(subject, key, d, f"{CLOUDTRAIL_SERVICE} kms:GenerateDataKey*"),
               _related_for(policy, [], "policy not verified"))
@@ -297,12 +308,31 @@ def _check_policy(b: _Builder, key: Key) -> None:
         unscoped = [i for i in d.deciding if not _is_scoped(statements(doc)[i].raw)]
         if unscoped:
             labels = ", ".join(_stmt_label(policy, i) for i in unscoped)
-            b.add("CTKMS005", f"{labels} in {where} lets {CLOUDTRAIL_SERVICE} generate data keys for any trail in any account: "
-                  f"add Condition StringLike {{\"{CTX_KEY_DISPLAY}\": \"arn:{_p(subject)}:cloudtrail:*:{_a(subject)}:trail/*\"}} "
-                  f"or StringEquals {{\"aws:SourceArn\": \"{display(subject.arn())}\"}}.",
-                  _related_for(policy, unscoped, "unscoped CloudTrail grant"))
+            b.add("CTKMS005", f"{labels} in {where} lets {CLOUDTRAIL_SERVICE} generate data keys for any trail in any account.",
+                  _related_for(policy, unscoped, "unscoped CloudTrail grant"),
+                  fix=f"Add to {labels}: \"Condition\": " + fix_condition(subject))
 
     _check_readers(b, key, policy, where)
+
+
+def fix_condition(subject: Subject) -> str:
+    return (f'{{"StringLike": {{"{CTX_KEY_DISPLAY}": "arn:{_p(subject)}:cloudtrail:*:{_a(subject)}:trail/*"}}}}')
+
+
+def fix_statement(kind: str, subject: Subject) -> str:
+    """The statement to add, as JSON, with the file's own partition and account expressions."""
+    svc = f'"Principal": {{"Service": "{CLOUDTRAIL_SERVICE}"}}'
+    if kind == "describe":
+        return f'{{"Sid": "Allow CloudTrail to describe key", "Effect": "Allow", {svc}, "Action": "kms:DescribeKey", "Resource": "*"}}'
+    if kind == "encrypt":
+        return (f'{{"Sid": "Allow CloudTrail to encrypt logs", "Effect": "Allow", {svc}, "Action": "kms:GenerateDataKey*", '
+                f'"Resource": "*", "Condition": {fix_condition(subject)}}}')
+    if kind == "eds":
+        return (f'{{"Sid": "Allow CloudTrail to encrypt the event data store", "Effect": "Allow", {svc}, '
+                f'"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}}')
+    reader = f"arn:{_p(subject)}:iam::{_a(subject)}:role/LOG_READER_ROLE"
+    return (f'{{"Sid": "Enable CloudTrail log decrypt permissions", "Effect": "Allow", "Principal": {{"AWS": "{reader}"}}, '
+            f'"Action": "kms:Decrypt", "Resource": "*", "Condition": {{"Null": {{"{CTX_KEY_DISPLAY}": "false"}}}}}}')
 
 
 def _p(subject: Subject) -> str:
@@ -382,9 +412,9 @@ def _check_readers(b: _Builder, key: Key, policy: KeyPolicy, where: str) -> None
             continue
         if any(t == "*" and v == "*" or (t == "AWS" and v == "*") for t, v in principal_entries(st)):
             b.add("CTKMS006", f"{_stmt_label(policy, s.index)} in {where} grants kms:Decrypt to everyone (Principal \"*\") "
-                  f"with no condition: restrict the principals, or add Condition Null "
-                  f"{{\"{CTX_KEY_DISPLAY}\": \"false\"}} and a kms:CallerAccount condition.",
-                  _related_for(policy, [s.index], "kms:Decrypt granted to everyone"))
+                  f"with no condition.",
+                  _related_for(policy, [s.index], "kms:Decrypt granted to everyone"),
+                  fix=f"Replace {_stmt_label(policy, s.index)} with a grant to your log readers: " + fix_statement("decrypt", subject))
             return
 
     candidates = []
@@ -425,9 +455,9 @@ def _check_readers(b: _Builder, key: Key, policy: KeyPolicy, where: str) -> None
         return
     detail = ("; ".join(misses)) if misses else "no statement grants kms:Decrypt to a principal other than CloudTrail with a condition on " + CTX_KEY_DISPLAY
     b.add("CTKMS006", f"{where[0].upper()}{where[1:]} has no scoped kms:Decrypt grant for log readers of trail "
-          f"{subject.resource}: {detail}. Add: Allow Principal {{\"AWS\": READER_ARN}} Action kms:Decrypt with Condition "
-          f"Null {{\"{CTX_KEY_DISPLAY}\": \"false\"}}.",
-          _related_for(policy, miss_idx, "log readers cannot decrypt"))
+          f"{subject.resource}: {detail}.",
+          _related_for(policy, miss_idx, "log readers cannot decrypt"),
+          fix=f"Add to the key policy of {key.name}, naming your log readers: " + fix_statement("decrypt", subject))
 
 
 def _check_resolution(b: _Builder) -> None:
@@ -481,6 +511,9 @@ def analyse(subject: Subject, resolutions: list[KeyResolution]) -> list[Finding]
         scenarios = [sc for sc, _ in items if sc]
         if len(items) < len(per_scenario) and scenarios:
             label = " / ".join(dict.fromkeys(scenarios))
-            first.message = f"{label[:1].upper()}{label[1:]}: {first.message}"
+            msg = first.message
+            if msg.startswith("The "):
+                msg = "the " + msg[4:]
+            first.message = f"{label[:1].upper()}{label[1:]}: {msg}"
         unique.append(first)
     return unique

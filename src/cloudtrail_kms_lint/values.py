@@ -120,7 +120,10 @@ def symbols_in(value: Any) -> list[Symbol]:
 def render(value: Any) -> str:
     """Human-readable text of a value: symbols appear as ``${name}``."""
     if isinstance(value, Symbol):
-        return "${" + value.name + "}"
+        name = value.name
+        if name.startswith(("ref:", "getatt:")):  # resource references: show what the user wrote
+            name = name.split(":", 1)[1]
+        return "${" + name + "}"
     if isinstance(value, SymStr):
         return "".join(render(p) for p in value.parts)
     if isinstance(value, bool):
