@@ -50,6 +50,7 @@ def finding_dict(f: Finding) -> dict:
         "message": f.message,
         "related": related,
         "trace": trace,
+        "fix": f.fix or None,
     }
 
 

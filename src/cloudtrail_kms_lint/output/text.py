@@ -127,6 +127,8 @@ def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
             lines += _wrap(f"{step.text}{where}", "    via: ", "         ")
         for r in f.related:
             lines += _wrap(f"{r.message} ({_where(r.location.file, r.location.line)})", "    see: ", "         ")
+        if f.fix:
+            lines += _wrap(f.fix, "    add: ", "         ")
     rule = catalogue.BY_ID.get(f.rule)
     if rule is not None:
         lines += _wrap(rule.remediation, "    fix: ", "         ")
