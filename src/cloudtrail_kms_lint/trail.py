@@ -261,6 +261,13 @@ def _check_policy(b: _Builder, key: Key) -> None:
     where = _policy_where(key, policy, subject)
     doc = policy.document
 
+    # A policy the code does not determine is one CTKMS007, not a guess per request.
+    whole = evaluate(doc, cloudtrail_request(subject, "kms:DescribeKey", encryption_context=False))
+    if whole.verdict == UNKNOWN and not statements(doc):
+        b.add("CTKMS007", f"Cannot verify the key policy of {key.name}: {'; '.join(whole.unknowns) or 'it is not known'}. "
+              "The policy was not verified.", _related_for(policy, [], "policy not verified"))
+        return
+
     if subject.kind == EVENT_DATA_STORE:
         denied: list[tuple[str, str, list[int]]] = []
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):

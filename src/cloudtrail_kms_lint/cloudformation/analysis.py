@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from typing import Any, Callable, Optional
 
 from ..catalogue import EVENT_DATA_STORE, TRAIL
@@ -39,7 +40,7 @@ from ..model import (
     TraceStep,
 )
 from ..trail import analyse
-from ..values import Symbol, Text, is_text, parts_of, render, split_text, symbols_in
+from ..values import Symbol, SymStr, Text, is_text, parts_of, render, split_text, symbols_in
 from .intrinsics import EDS_TYPE, NO_VALUE, PSEUDO, TRAIL_TYPE, Context, evaluate
 
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
@@ -269,7 +270,10 @@ class _Analyser:
             doc["Statement"] = stmts
             return KeyPolicy(document=doc, location=policy_loc, statement_locations=locs)
         doc_any = evaluate(raw, self.ctx)
-        if isinstance(doc_any, str):
+        if isinstance(doc_any, SymStr):
+            # a JSON string built with Fn::Sub / Fn::Join: KeyPolicy: !Sub '{"Statement": [... "${AWS::AccountId}" ...]}'
+            doc_any = _json_with_symbols(doc_any, logical)
+        elif isinstance(doc_any, str):
             try:
                 doc_any = json.loads(doc_any)
             except ValueError:
@@ -277,6 +281,57 @@ class _Analyser:
         if doc_any is NO_VALUE:
             return None  # type: ignore[return-value]
         return KeyPolicy(document=doc_any, location=policy_loc)
+
+
+def _json_with_symbols(text: SymStr, logical: str) -> Any:
+    """Parse a JSON document written as a text with symbols (Fn::Sub of a JSON string).
+
+    Each symbol stands in for part of a JSON string value, as in
+    ``"arn:${AWS::Partition}:iam::${AWS::AccountId}:root"``; it is replaced by a
+    placeholder, the JSON is parsed, and the placeholders in the parsed strings
+    become the symbols again. A symbol outside a JSON string (``"Version": ${X}``)
+    makes the text invalid JSON: the policy is then not known.
+    """
+    from ..values import make_text
+
+    literal = "".join(p for p in text.parts if isinstance(p, str))
+    marker = "@@ctkms-symbol-"
+    while marker in literal:
+        marker += "-"
+    symbols: list[Symbol] = []
+    chunks: list[str] = []
+    for p in text.parts:
+        if isinstance(p, Symbol):
+            chunks.append(f"{marker}{len(symbols)}@@")
+            symbols.append(p)
+        else:
+            chunks.append(p)
+    try:
+        doc = json.loads("".join(chunks))
+    except ValueError as e:
+        return Symbol(f"{logical}.KeyPolicy", "opaque",
+                      f"the KeyPolicy of {logical} is a Fn::Sub/Fn::Join string that is not valid JSON ({getattr(e, 'msg', e)})")
+    pattern = re.compile(re.escape(marker) + r"(\d+)@@")
+
+    def restore(v: Any) -> Any:
+        if isinstance(v, str):
+            if marker not in v:
+                return v
+            parts: list = []
+            pos = 0
+            for m in pattern.finditer(v):
+                parts.append(v[pos:m.start()])
+                parts.append(symbols[int(m.group(1))])
+                pos = m.end()
+            parts.append(v[pos:])
+            return make_text(parts)
+        if isinstance(v, list):
+            return [restore(x) for x in v]
+        if isinstance(v, dict):
+            return {restore(k): restore(x) for k, x in v.items()}
+        return v
+
+    return restore(doc)
 
 
 def _is_intrinsic(node: Any) -> bool:

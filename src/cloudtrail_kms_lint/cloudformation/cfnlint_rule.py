@@ -15,7 +15,7 @@ from typing import Any
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from .. import catalogue
-from .analysis import analyse_template
+from .analysis import KEY_PROPERTY, analyse_template
 
 LOG = logging.getLogger(__name__)
 _CACHE: dict[tuple[int, str], tuple[Any, list]] = {}
@@ -79,9 +79,8 @@ class TrailKmsRule(CloudFormationLintRule):
                 continue
             path: list = ["Resources", f.resource]
             props = resources.get(f.resource, {}).get("Properties", {}) if isinstance(resources.get(f.resource), dict) else {}
-            for prop in ("KMSKeyId", "KmsKeyId"):
-                if isinstance(props, dict) and prop in props:
-                    path = ["Resources", f.resource, "Properties", prop]
-                    break
+            prop = KEY_PROPERTY.get(f.resource_type)
+            if prop and isinstance(props, dict) and prop in props:
+                path = ["Resources", f.resource, "Properties", prop]
             matches.append(RuleMatch(path, f"{f.message} [{f.rule}]"))
         return matches
