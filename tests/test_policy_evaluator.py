@@ -771,7 +771,7 @@ def test_unknown_names_the_unknown_value():
 
 def test_unknown_document():
     d = evaluate(Symbol("var.policy", "opaque", "var.policy has no default"), describe())
-    assert d.verdict == UNKNOWN and d.unknowns == ["the key policy depends on var.policy has no default"]
+    assert d.verdict == UNKNOWN and d.unknowns == ["the key policy is not fixed by the code (var.policy has no default)"]
     assert evaluate({"Statement": Symbol("x")}, describe()).verdict == UNKNOWN
     assert evaluate("not a policy", describe()).verdict == UNKNOWN
 

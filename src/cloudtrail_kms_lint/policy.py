@@ -549,7 +549,7 @@ def _condition_key_holds(
 
     if r is None:
         unknown = [v for v in pvals if not _fully_literal(v)] or req_values
-        return None, f"{op.raw} on {key} depends on {', '.join(_unknown_names(unknown))}"
+        return None, f"{op.raw} on {key} depends on a value the code does not fix ({'; '.join(_unknown_names(unknown))})"
     if r is False:
         return False, _mismatch_reason(op, key, kind, negated, shown_pvals, req_values)
     return True, ""
@@ -588,7 +588,7 @@ def _conditions_hold(st: dict, request: Request, env: dict[str, str]) -> tuple[T
     if cond is None:
         return True, []
     if isinstance(cond, Symbol):
-        return None, [f"its Condition depends on {cond.describe()}"]
+        return None, [f"its Condition is not fixed by the code ({cond.describe()})"]
     if not isinstance(cond, dict):
         return None, ["its Condition is not an object"]
     results: list[Tri] = []
@@ -598,7 +598,7 @@ def _conditions_hold(st: dict, request: Request, env: dict[str, str]) -> tuple[T
         op = _parse_op(str(op_name))
         if isinstance(block, Symbol):
             results.append(None)
-            reasons_unknown.append(f"{op.raw} depends on {block.describe()}")
+            reasons_unknown.append(f"{op.raw} is not fixed by the code ({block.describe()})")
             continue
         if not isinstance(block, dict):
             results.append(None)
@@ -634,7 +634,7 @@ def _decide(stmts: list[Statement], request: Request, env: dict[str, str]) -> De
             continue
         effect = st.get("Effect")
         if isinstance(effect, Symbol):
-            unknown_allow.append((s.index, f"{s.label()} has an Effect that depends on {effect.describe()}"))
+            unknown_allow.append((s.index, f"{s.label()} has an Effect the code does not fix ({effect.describe()})"))
             continue
         if effect not in ("Allow", "Deny"):
             continue  # AWS rejects such a policy; it grants nothing
@@ -697,16 +697,16 @@ def evaluate(document: Any, request: Request) -> Decision:
     trail's own. A document that is itself unknown gives ``unknown``.
     """
     if isinstance(document, Symbol):
-        return Decision(UNKNOWN, unknowns=[f"the key policy depends on {document.describe()}"])
+        return Decision(UNKNOWN, unknowns=[f"the key policy is not fixed by the code ({document.describe()})"])
     if not isinstance(document, dict):
         return Decision(UNKNOWN, unknowns=["the key policy is not a JSON object"])
     stmt_field = document.get("Statement")
     if isinstance(stmt_field, Symbol):
-        return Decision(UNKNOWN, unknowns=[f"the policy's Statement depends on {stmt_field.describe()}"])
+        return Decision(UNKNOWN, unknowns=[f"the policy's Statement is not fixed by the code ({stmt_field.describe()})"])
     stmts = statements(document)
     for s in stmts:
         if isinstance(s.raw, Symbol):
-            return Decision(UNKNOWN, unknowns=[f"{s.label()} depends on {s.raw.describe()}"])
+            return Decision(UNKNOWN, unknowns=[f"{s.label()} is not fixed by the code ({s.raw.describe()})"])
     best: Optional[Decision] = None
     for env in _candidate_envs(document, request):
         d = _decide(stmts, request, env)

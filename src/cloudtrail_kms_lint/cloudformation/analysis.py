@@ -10,8 +10,11 @@ How a trail's ``KMSKeyId`` (``KmsKeyId`` on event data stores) is followed:
 ``Fn::Join`` that build a key or alias ARN, ``!Ref Alias``, a literal alias name
 or alias ARN that matches an ``AWS::KMS::Alias`` in the template, parameters
 (a value passed by the user, else the Default), ``Fn::If`` (every scenario).
-``Fn::ImportValue``, parameters without Default and literal ARNs of keys
-defined elsewhere cannot be followed (CTKMS007). The CloudTrail ``KMSKeyId``
+``Fn::ImportValue``, parameters without Default, parameters of an
+``AWS::SSM::Parameter::Value<...>`` type, dynamic references
+(``{{resolve:ssm:...}}``) and literal ARNs of keys defined elsewhere cannot be
+followed (CTKMS007). A ``KeyPolicy`` may be a JSON string, also one built with
+``Fn::Sub`` (its ``${...}`` become the same symbols as elsewhere). The CloudTrail ``KMSKeyId``
 property accepts "an alias name prefixed by alias/, a fully specified ARN to an
 alias, a fully specified ARN to a key, or a globally unique identifier"
 (AWS::CloudTrail::Trail, CloudFormation User Guide).

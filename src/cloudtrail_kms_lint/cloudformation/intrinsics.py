@@ -84,6 +84,12 @@ class Context:
                 value = str(value)
         else:
             return Symbol(f"parameter {name}", "opaque", f"parameter {name} has no Default (pass --parameter {name}=VALUE)")
+        if ptype.startswith("AWS::SSM::Parameter::"):
+            # the value given (Default or --parameter) is the name of an SSM parameter,
+            # whose value CloudFormation reads at deployment
+            where = f" {value}" if isinstance(value, str) and value else ""
+            return Symbol(f"parameter {name}", "opaque",
+                          f"parameter {name} ({ptype}) is read from the SSM parameter{where} at deployment")
         if ptype.startswith("List<") or ptype == "CommaDelimitedList":
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",")]
@@ -132,12 +138,32 @@ def evaluate(value: Any, ctx: Context, depth: int = 0) -> Any:
             items.append(ev)
         return items
     if isinstance(value, str):
-        return str(value)
+        return literal(str(value))
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float)):
         return value
     return value
+
+
+_DYNAMIC_REFERENCE_RE = re.compile(r"\{\{resolve:[A-Za-z0-9-]+:[^}]*\}\}")
+
+
+def literal(text: str) -> Text:
+    """A literal string of the template. Dynamic references in it
+    (``{{resolve:ssm:/name}}``, ``{{resolve:secretsmanager:...}}``) are resolved by
+    CloudFormation at deployment, so each becomes an opaque symbol."""
+    if "{{resolve:" not in text:
+        return text
+    parts: list = []
+    pos = 0
+    for m in _DYNAMIC_REFERENCE_RE.finditer(text):
+        parts.append(text[pos:m.start()])
+        ref = m.group(0)
+        parts.append(Symbol(ref, "opaque", f"the dynamic reference {ref} is resolved at deployment"))
+        pos = m.end()
+    parts.append(text[pos:])
+    return make_text(parts)
 
 
 def _as_text(v: Any) -> Optional[Text]:
@@ -274,7 +300,7 @@ def _sub(arg: Any, ctx: Context, depth: int) -> Any:
     parts: list = []
     pos = 0
     for m in _SUB_RE.finditer(template):
-        parts.append(template[pos:m.start()])
+        parts.extend(parts_of(literal(template[pos:m.start()])))
         pos = m.end()
         name = m.group(1).strip()
         if name.startswith("!"):
@@ -291,7 +317,7 @@ def _sub(arg: Any, ctx: Context, depth: int) -> Any:
         if t is None:
             t = Symbol(f"Fn::Sub ${{{name}}}", "opaque", f"${{{name}}} in Fn::Sub is not a string")
         parts.extend(parts_of(t))
-    parts.append(template[pos:])
+    parts.extend(parts_of(literal(template[pos:])))
     return make_text(parts)
 
 

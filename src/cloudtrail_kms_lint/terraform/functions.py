@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Optional
 
-from ..values import Symbol, SymStr, Text, is_text, join_text, make_text, parts_of, split_text
+from ..values import Symbol, SymStr, Text, join_text, make_text, parts_of, split_text
 
 MAX_VALUE_DEPTH = 100  # deeper JSON documents are reported as unknown, never a RecursionError
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -423,8 +423,8 @@ def _first_unknown(args) -> Any:
     return None
 
 
-def _known_str(ctx: FunctionContext, v: Any, what: str) -> Any:
-    """A plain string argument, or a Symbol result when it is not known. Returns (str|None, unknown|None)."""
+def _known_str(ctx: FunctionContext, v: Any, what: str):
+    """(text, None) for a known string argument; (None, the call's unknown result) otherwise."""
     if isinstance(v, (Symbol, SymStr, JsonEncoded)):
         return None, ctx.unknown_from(v)
     t = to_text(v, what)
@@ -1138,5 +1138,4 @@ __all__ = [
     "EvalError", "JsonEncoded", "FunctionContext", "FUNCTIONS", "SPECIAL_FORMS", "call_function",
     "encode_json", "json_text", "decode_json_text", "decode_json_value", "directory_reader",
     "tf_equal", "to_text", "to_number", "to_bool", "format_number", "normalize_number", "has_unknown",
-    "is_text",
 ]

@@ -330,9 +330,10 @@ def _syntax_error(e: Exception, display: str, text: str, line_offset: int = 0) -
         what = f"unexpected {shown[:40]!r}"
     elif getattr(e, "char", None) is not None:
         what = f"unexpected character {e.char!r}"
-    nlines = text.count("\n") + 1
-    if line is not None and line > nlines:
-        line = nlines
+    # at the end of the file: report the last line with content (python-hcl2 appends a newline)
+    last = text.rstrip().count("\n") + 1
+    if line is not None and (line > last or what == "unexpected end of file"):
+        line = min(line, last)
     if line is not None:
         line += line_offset
     where = f" (column {column})" if column and line is not None else ""
@@ -386,6 +387,9 @@ def parse_text(text: str, path: str = "<string>") -> ParsedFile:
         attrs, blocks = _walk_body(body, source, result.errors, 0)
     except RecursionError:
         result.errors.append(InputError(path, None, "cannot parse the HCL: it is nested too deeply"))
+        return result
+    except Exception as e:  # an unexpected tree shape from a newer python-hcl2: report, never raise
+        result.errors.append(InputError(path, None, f"cannot read the HCL structure: {type(e).__name__}: {e}"))
         return result
     result.attributes = attrs
     result.blocks = blocks

@@ -1,0 +1,4 @@
+resource "aws_kms_key" "a" {
+  description = "x"
+  policy = 
+}
