@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="gitignore-style pattern to skip (repeatable)")
     s.add_argument("--parameter", "-p", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
                    help="CloudFormation parameter value (repeatable)")
+    s.add_argument("--var", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
+                   help="Terraform variable value for every root module (repeatable)")
+    s.add_argument("--var-file", action="append", default=[], metavar="FILE", help="Terraform .tfvars file (repeatable)")
     s.add_argument("--strict", action="store_true", help="CTKMS007 (not verified) fails the scan")
     s.add_argument("--fail-on", choices=["error", "warning"], default="error", help="lowest level that fails the scan")
     s.add_argument("--color", choices=["auto", "always", "never"], default="auto")
@@ -62,7 +65,8 @@ def _cmd_scan(args) -> int:
     from .output import render
     from .scan import ScanOptions, scan
 
-    options = ScanOptions(paths=args.paths or ["."], excludes=args.exclude, parameters=dict(args.parameter))
+    options = ScanOptions(paths=args.paths or ["."], excludes=args.exclude, parameters=dict(args.parameter),
+                          variables=dict(args.var), var_files=list(args.var_file))
     result = scan(options)
     if args.color == "always":
         color = True

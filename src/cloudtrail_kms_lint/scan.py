@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .discovery import CFN_EXTENSIONS, display_path, iter_files
+from .discovery import CFN_EXTENSIONS, TF_EXTENSIONS, display_path, iter_files
 from .report import InputError, ScanResult
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -24,6 +24,8 @@ class ScanOptions:
     paths: list[str] = field(default_factory=lambda: ["."])
     excludes: list[str] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # --var NAME=VALUE
+    var_files: list[str] = field(default_factory=list)  # --var-file FILE
     max_file_bytes: int = MAX_FILE_BYTES
 
 
@@ -46,6 +48,8 @@ def scan(options: ScanOptions) -> ScanResult:
         if not os.path.exists(p):
             result.errors.append(InputError(display_path(p), None, "no such file or directory"))
     for path in iter_files(options.paths, options.excludes, CFN_EXTENSIONS):
+        if path.endswith(TF_EXTENSIONS):
+            continue
         display = display_path(path)
         data = _read(path, display, options.max_file_bytes, result)
         if data is None:
@@ -56,8 +60,87 @@ def scan(options: ScanOptions) -> ScanResult:
         if not _CLOUDTRAIL_HINT.search(data):
             continue  # a template without CloudTrail resources has nothing to check
         _scan_cloudformation(path, display, options, result)
+    _scan_terraform(options, result)
     result.sort()
     return result
+
+
+_TRAIL_TF = re.compile(rb"\baws_cloudtrail")
+_LOCAL_SOURCE = re.compile(rb'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
+
+
+def _scan_terraform(options: ScanOptions, result: ScanResult) -> None:
+    """Each directory of .tf files is a module; the ones no scanned module calls are roots."""
+    dirs: dict[str, list[str]] = {}
+    for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS):
+        if not path.endswith(TF_EXTENSIONS):
+            continue  # an explicit non-.tf file is for the CloudFormation scan
+        dirs.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    if not dirs:
+        return
+    mentions: dict[str, bool] = {}
+    calls: dict[str, set[str]] = {}
+    for d, files in dirs.items():
+        mentions[d] = False
+        calls[d] = set()
+        for f in files:
+            data = _read(f, display_path(f), options.max_file_bytes, result)
+            if data is None:
+                continue
+            result.files_scanned += 1
+            if _TRAIL_TF.search(data):
+                mentions[d] = True
+            for m in _LOCAL_SOURCE.finditer(data):
+                calls[d].add(os.path.normpath(os.path.join(d, m.group(1).decode("utf-8", "replace"))))
+    called = set().union(*calls.values()) if calls else set()
+    explicit = {os.path.abspath(p) for p in options.paths if os.path.isdir(p)}
+    explicit |= {os.path.dirname(os.path.abspath(p)) for p in options.paths if os.path.isfile(p) and p.endswith(".tf")}
+    roots = sorted(d for d in dirs if d not in called or d in explicit)
+
+    def relevant(d: str, seen: set) -> bool:
+        if d in seen:
+            return False
+        seen.add(d)
+        if mentions.get(d):
+            return True
+        if any(relevant(c, seen) for c in calls.get(d, ())):
+            return True
+        return os.path.isdir(os.path.join(d, ".terraform", "modules"))
+
+    roots = [d for d in roots if relevant(d, set())]
+    if not roots:
+        return
+    from .terraform.analysis import analyse_root
+    from .terraform.module import Project, root_var_values
+
+    for root in roots:
+        scan_root = _scan_root_for(root, options.paths)
+        project = Project(scan_root, display_path)
+        errors: list = []
+        var_values = root_var_values(root, options.var_files, options.variables, display_path, errors)
+        try:
+            findings = analyse_root(project, root, var_values)
+        except RecursionError:
+            result.errors.append(InputError(display_path(root), None, "the module is nested too deeply to analyse; it was not verified"))
+            continue
+        seen_errors = {(e.file, e.line, e.message) for e in result.errors}
+        for e in errors + [e for md in project._dirs.values() for e in md.errors]:
+            if (e.file, e.line, e.message) not in seen_errors:
+                seen_errors.add((e.file, e.line, e.message))
+                result.errors.append(e)
+        result.resources_checked += len({f.resource for f in findings})
+        result.findings.extend(findings)
+
+
+def _scan_root_for(directory: str, paths: list[str]) -> str:
+    """The scanned path that contains ``directory``: file() and module sources must stay inside it."""
+    best = directory
+    for p in paths:
+        ap = os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
+        if directory == ap or directory.startswith(ap + os.sep):
+            if len(ap) < len(best) or best == directory:
+                best = ap
+    return best
 
 
 def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: ScanResult) -> None:

@@ -302,7 +302,7 @@ def _check_policy(b: _Builder, key: Key) -> None:
 
     # kms:GenerateDataKey with the trail's encryption context
     d = evaluate(doc, cloudtrail_request(subject, "kms:GenerateDataKey", encryption_context=True))
-    what = f"{CLOUDTRAIL_SERVICE} kms:GenerateDataKey* for trail {display(subject.arn())}"
+    what = f"{CLOUDTRAIL_SERVICE} kms:GenerateDataKey* for trail {subject.resource}"
     if d.verdict == DENIED:
         why, idx = _explain_denied(policy, d, what)
         b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}{_assumed(d)}.",
@@ -480,7 +480,8 @@ def _check_resolution(b: _Builder) -> None:
         b.add("CTKMS002", f"The {noun} {s.resource} uses the AWS managed key {r.detail}: its policy cannot be changed to let "
               f"CloudTrail use it. Use a customer managed KMS key.")
     elif r.kind == NOT_A_KEY:
-        b.add("CTKMS002", f"The {noun} {s.resource} KMS key reference {r.reference or ''} does not name a KMS key: {r.detail}.".replace("  ", " "))
+        ref = f" ({r.reference})" if r.reference else ""
+        b.add("CTKMS002", f"The {noun} {s.resource} cannot use its KMS key reference{ref}: {r.detail}.")
     elif r.kind == UNRESOLVED:
         b.add("CTKMS007", f"The KMS key of {noun} {s.resource} cannot be determined from the code: {r.detail or 'unknown value'}. "
               f"The key policy was not verified.")

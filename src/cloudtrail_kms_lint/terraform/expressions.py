@@ -145,6 +145,9 @@ class Scope:
         self.workspace = workspace
         self.references: list[Reference] = []
         self.template_only = False  # templatefile(): only the variables passed in are visible
+        # Conditionals whose condition is not known: Symbol -> (condition text, true value, false value),
+        # so a caller can evaluate each branch as a scenario (None: not recorded).
+        self.choices: Optional[dict] = None
         self._cache: dict = {}  # ("var"|"local", name) -> (value | EvalError, [Reference])
         self._in_progress: list = []
         self._depth_hits = 0  # values cut off by MAX_DEPTH depend on where they were read from: not cached
@@ -534,8 +537,13 @@ class _Evaluator:
             if a is not _FAILED and b is not _FAILED and F.tf_equal(a, b) is True:
                 return a
             reason = cond.describe() if isinstance(cond, Symbol) else "it is known only at apply"
-            return Symbol(self.text(node), "opaque",
-                          f"the value depends on the condition {self.text(exprs[0])}, which is not known ({reason})")
+            sym = Symbol(self.text(node), "opaque",
+                         f"the value depends on the condition {self.text(exprs[0])}, which is not known ({reason})")
+            if self.scope.choices is not None:
+                unknown = Symbol(self.text(node), "opaque", f"{self.text(node)} could not be evaluated")
+                self.scope.choices[sym] = (self.text(exprs[0]),
+                                           unknown if a is _FAILED else a, unknown if b is _FAILED else b)
+            return sym
         return self.eval(exprs[1] if F.to_bool(cond, "condition") else exprs[2])
 
     def _e_unary_op(self, node):
