@@ -17,6 +17,7 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 # silently, even when it does not parse.
 _CFN_HINT = re.compile(rb"AWSTemplateFormatVersion|[\"']?Type[\"']?\s*:\s*[\"']?AWS::")
 _CLOUDTRAIL_HINT = re.compile(rb"AWS::CloudTrail::")
+_PLAN_HINT = re.compile(rb'"format_version"\s*:')
 
 
 @dataclass
@@ -53,6 +54,10 @@ def scan(options: ScanOptions) -> ScanResult:
         display = display_path(path)
         data = _read(path, display, options.max_file_bytes, result)
         if data is None:
+            continue
+        if path.endswith(".json") and _PLAN_HINT.search(data[:4096]) and b"planned_values" in data:
+            result.files_scanned += 1
+            _scan_plan(path, display, data, result)
             continue
         if not _CFN_HINT.search(data):
             continue
@@ -159,4 +164,39 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
         result.errors.append(InputError(display, None, "the template is nested too deeply to analyse; it was not verified"))
         return
     result.resources_checked += len({f.resource for f in findings}) if findings else 0
+    result.findings.extend(findings)
+
+
+def _scan_plan(path: str, display: str, data: bytes, result: ScanResult) -> None:
+    """A plan from `terraform show -json`: findings point at the .tf files next to it when they are there."""
+    import json
+
+    from .terraform.plan import analyse_plan, is_plan
+
+    try:
+        plan = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        result.errors.append(InputError(display, line, f"cannot parse the plan JSON: {getattr(e, 'msg', e)}"))
+        return
+    if not is_plan(plan):
+        return
+    projects: dict = {}
+
+    def locate(directory: str, address: str):
+        try:
+            from .terraform.module import Project
+
+            project = projects.setdefault(directory, Project(directory, display_path))
+            md = project.module_dir(directory)
+        except Exception:  # noqa: BLE001 - no parser, unreadable directory: point at the plan instead
+            return None, None
+        block = md.find(address)
+        if block is None:
+            return None, None
+        attr = block.attribute("kms_key_id")
+        return block.location, (attr.location if attr is not None else None)
+
+    findings = analyse_plan(plan, path, display_path, locate)
+    result.resources_checked += len({f.resource for f in findings})
     result.findings.extend(findings)

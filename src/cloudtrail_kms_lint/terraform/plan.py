@@ -1,0 +1,308 @@
+"""Terraform plan JSON (``terraform show -json plan.out``, format_version 1.x).
+
+Known values come from ``planned_values`` (and ``prior_state`` for data
+sources read at plan time); a value known only after apply is followed through
+``configuration``'s ``references`` (``aws_kms_key.logs.arn``, ``module.kms.key_arn``,
+``var.x``), so a key created in the same plan is followed to its policy instead
+of being reported as missing.
+
+Findings point at the ``.tf`` file and line of the trail when the configuration
+is next to the plan (the module sources in ``configuration.module_calls``);
+otherwise at the plan file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Optional
+
+from ..catalogue import EVENT_DATA_STORE, TRAIL
+from ..model import (
+    AWS_MANAGED,
+    NO_KEY,
+    NOT_A_KEY,
+    RESOLVED,
+    UNRESOLVED,
+    Finding,
+    Key,
+    KeyPolicy,
+    KeyResolution,
+    Location,
+    Subject,
+    TraceStep,
+)
+from ..trail import analyse
+from ..values import Symbol
+from .analysis import ACCOUNT, PARTITION, REGION, TRAIL_TYPES
+
+KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
+
+
+def is_plan(doc: Any) -> bool:
+    return isinstance(doc, dict) and "format_version" in doc and ("planned_values" in doc or "configuration" in doc)
+
+
+def _walk_modules(module: Any, out: dict) -> None:
+    if not isinstance(module, dict):
+        return
+    for r in module.get("resources", []) or []:
+        if isinstance(r, dict) and isinstance(r.get("address"), str):
+            out[r["address"]] = r
+    for child in module.get("child_modules", []) or []:
+        _walk_modules(child, out)
+
+
+class _ConfigModule:
+    """One module of ``configuration`` with its address prefix and source directory."""
+
+    def __init__(self, body: dict, prefix: str, directory: Optional[str], call_exprs: Optional[dict], parent):
+        self.body = body if isinstance(body, dict) else {}
+        self.prefix = prefix
+        self.directory = directory
+        self.call_exprs = call_exprs or {}
+        self.parent = parent
+
+    def resource(self, address: str) -> Optional[dict]:
+        for r in self.body.get("resources", []) or []:
+            if isinstance(r, dict) and r.get("address") == address:
+                return r
+        return None
+
+    def child(self, name: str, plan_dir: str) -> Optional["_ConfigModule"]:
+        call = (self.body.get("module_calls") or {}).get(name)
+        if not isinstance(call, dict):
+            return None
+        src = call.get("source")
+        directory = None
+        if isinstance(src, str) and src.startswith(("./", "../")) and self.directory:
+            directory = os.path.normpath(os.path.join(self.directory, src))
+        return _ConfigModule(call.get("module") or {}, f"{self.prefix}module.{name}.", directory, call.get("expressions"), self)
+
+
+class PlanAnalyser:
+    def __init__(self, plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable):
+        self.plan = plan
+        self.plan_file = plan_file
+        self.plan_dir = os.path.dirname(os.path.abspath(plan_file))
+        self.display = display
+        self.locate = locate  # (directory, address) -> (Location of block, Location of kms_key_id | None)
+        self.planned: dict[str, dict] = {}
+        _walk_modules((plan.get("planned_values") or {}).get("root_module"), self.planned)
+        self.prior: dict[str, dict] = {}
+        _walk_modules(((plan.get("prior_state") or {}).get("values") or {}).get("root_module"), self.prior)
+        self.changes = {c.get("address"): c for c in plan.get("resource_changes", []) or [] if isinstance(c, dict)}
+        self.root = _ConfigModule((plan.get("configuration") or {}).get("root_module") or {}, "", self.plan_dir, None, None)
+        self.env = self._environment()
+
+    def _environment(self) -> dict:
+        env = {"partition": PARTITION, "region": REGION, "account": ACCOUNT}
+        for addr, r in list(self.prior.items()) + list(self.planned.items()):
+            values = r.get("values") or {}
+            if r.get("type") == "aws_caller_identity" and isinstance(values.get("account_id"), str):
+                env["account"] = values["account_id"]
+            elif r.get("type") == "aws_partition" and isinstance(values.get("partition"), str):
+                env["partition"] = values["partition"]
+            elif r.get("type") == "aws_region" and isinstance(values.get("name"), str):
+                env["region"] = values["name"]
+        return env
+
+    # ------------------------------------------------------------ values
+
+    def values(self, address: str) -> dict:
+        r = self.planned.get(address) or self.prior.get(address)
+        return (r or {}).get("values") or {}
+
+    def unknown(self, address: str, attr: str) -> bool:
+        change = self.changes.get(address) or {}
+        after_unknown = (change.get("change") or {}).get("after_unknown") or {}
+        return bool(after_unknown.get(attr))
+
+    def _config_for(self, address: str) -> tuple[Optional[_ConfigModule], Optional[dict]]:
+        """The configuration module and resource block for a module-qualified address (instance keys dropped)."""
+        base = _strip_index(address)
+        parts = base.split(".")
+        mod = self.root
+        while len(parts) > 2 and parts[0] == "module":
+            mod = mod.child(parts[1], self.plan_dir) if mod else None
+            parts = parts[2:]
+            if mod is None:
+                return None, None
+        return mod, mod.resource(".".join(parts)) if mod else None
+
+    # ------------------------------------------------------------ trails
+
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        for address, r in sorted(self.planned.items()):
+            if r.get("mode") != "managed" or r.get("type") not in TRAIL_TYPES:
+                continue
+            out.extend(self.trail(address, r))
+        return out
+
+    def trail(self, address: str, r: dict) -> list[Finding]:
+        kind = TRAIL_TYPES[r["type"]]
+        values = r.get("values") or {}
+        mod, conf = self._config_for(address)
+        location = Location(self.display(self.plan_file), None)
+        if mod is not None and mod.directory:
+            block_loc, attr_loc = self.locate(mod.directory, _strip_index(address)[len(mod.prefix):])
+            location = attr_loc or block_loc or location
+        name: Any = values.get("name") if isinstance(values.get("name"), str) else Symbol(f"{address}.name", "opaque", "the trail name is known only after apply")
+        subject = Subject(kind=kind, resource=address, resource_type=r["type"], location=location, name=name if kind == TRAIL else "",
+                          partition=self.env["partition"], region=self.env["region"], account=self.env["account"])
+        trace = [TraceStep(f"{address}.kms_key_id (plan)", location)]
+        resolution = self.resolve_attr(address, "kms_key_id", mod, conf, trace, set())
+        return analyse(subject, [resolution])
+
+    def resolve_attr(self, address: str, attr: str, mod, conf, trace: list, seen: set) -> KeyResolution:
+        values = self.values(address)
+        value = values.get(attr)
+        if isinstance(value, str) and value:
+            return self.classify_literal(value, trace)
+        if not self.unknown(address, attr):
+            return KeyResolution(NO_KEY, detail=f"{attr} is not set" if value is None else f"{attr} is empty", trace=trace)
+        refs = (((conf or {}).get("expressions") or {}).get(attr) or {}).get("references") or []
+        return self.follow(refs, mod, trace, seen)
+
+    def follow(self, refs: list, mod: Optional[_ConfigModule], trace: list, seen: set) -> KeyResolution:
+        if mod is None or not refs:
+            return KeyResolution(UNRESOLVED, detail="the value is known only after apply and the plan's configuration does not say where it comes from", trace=trace)
+        ref = refs[0]
+        if ref in seen:
+            return KeyResolution(UNRESOLVED, detail=f"{ref} refers to itself", trace=trace)
+        seen = seen | {ref}
+        parts = ref.split(".")
+        trace = trace + [TraceStep(f"{mod.prefix}{ref}")]
+        if parts[0] == "module" and len(parts) >= 3:
+            child = mod.child(parts[1], self.plan_dir)
+            out = ((child.body.get("outputs") or {}).get(parts[2]) or {}) if child else {}
+            return self.follow(((out.get("expression") or {}).get("references") or []), child, trace, seen)
+        if parts[0] == "var" and len(parts) >= 2:
+            if mod.parent is None:
+                v = ((self.plan.get("variables") or {}).get(parts[1]) or {}).get("value")
+                if isinstance(v, str) and v:
+                    return self.classify_literal(v, trace)
+                return KeyResolution(UNRESOLVED, detail=f"var.{parts[1]} has no value in the plan", trace=trace)
+            expr = mod.call_exprs.get(parts[1]) or {}
+            if isinstance(expr.get("constant_value"), str):
+                return self.classify_literal(expr["constant_value"], trace)
+            return self.follow(expr.get("references") or [], mod.parent, trace, seen)
+        if parts[0] == "local":
+            return KeyResolution(UNRESOLVED, detail=f"{ref}: locals are not recorded in plan JSON", trace=trace)
+        if parts[0] == "data" and len(parts) >= 3:
+            if parts[1] in ("aws_kms_key", "aws_kms_alias"):
+                return KeyResolution(UNRESOLVED, detail=f"{mod.prefix}{'.'.join(parts[:3])} reads a key defined outside this configuration", trace=trace)
+            return KeyResolution(NOT_A_KEY, detail=f"{ref} is not a KMS key", trace=trace)
+        if len(parts) >= 2:
+            rtype = parts[0]
+            address = f"{mod.prefix}{parts[0]}.{parts[1]}"
+            attr = parts[2] if len(parts) > 2 else "id"
+            if rtype in KEY_TYPES:
+                return self.key(address, mod, trace)
+            if rtype == "aws_kms_alias":
+                if attr not in ("arn",):
+                    return KeyResolution(NOT_A_KEY, detail=f"kms_key_id is {address}.{attr}, not an ARN: the AWS provider validates kms_key_id as an ARN", trace=trace)
+                conf = mod.resource(f"{parts[0]}.{parts[1]}")
+                return self.resolve_target(address, mod, conf, trace, seen)
+            return KeyResolution(NOT_A_KEY, detail=f"{address} is a {rtype}, not a KMS key", trace=trace)
+        return KeyResolution(UNRESOLVED, detail=f"{ref} is not followed", trace=trace)
+
+    def resolve_target(self, alias_address: str, mod, conf, trace: list, seen: set) -> KeyResolution:
+        value = self.values(alias_address).get("target_key_id")
+        if isinstance(value, str) and value:
+            key = self._key_by_id(value)
+            if key:
+                return self.key(key, mod, trace)
+            return KeyResolution(UNRESOLVED, detail=f"{value} is a key defined outside this configuration", trace=trace)
+        refs = (((conf or {}).get("expressions") or {}).get("target_key_id") or {}).get("references") or []
+        return self.follow(refs, mod, trace, seen)
+
+    def _key_by_id(self, value: str) -> Optional[str]:
+        for addr, r in self.planned.items():
+            v = r.get("values") or {}
+            if r.get("type") in KEY_TYPES and value in (v.get("arn"), v.get("key_id"), v.get("id")):
+                return addr
+        return None
+
+    def classify_literal(self, value: str, trace: list) -> KeyResolution:
+        if value.startswith("alias/aws/") or ":alias/aws/" in value:
+            return KeyResolution(AWS_MANAGED, detail=value, trace=trace)
+        if not value.startswith("arn:"):
+            return KeyResolution(NOT_A_KEY, detail=f"kms_key_id is '{value}', not an ARN: the AWS provider validates kms_key_id as an ARN, so terraform plan fails", trace=trace)
+        key = self._key_by_id(value)
+        if key:
+            return self.key(key, self._config_for(key)[0], trace)
+        for addr, r in self.planned.items():
+            v = r.get("values") or {}
+            if r.get("type") == "aws_kms_alias" and v.get("arn") == value:
+                mod, conf = self._config_for(addr)
+                return self.resolve_target(addr, mod, conf, trace, set())
+        return KeyResolution(UNRESOLVED, detail=f"{value} is the ARN of a key defined outside this plan, so its key policy cannot be read", trace=trace)
+
+    def key(self, address: str, mod: Optional[_ConfigModule], trace: list) -> KeyResolution:
+        values = self.values(address)
+        spec = values.get("customer_master_key_spec") or values.get("key_spec") or "SYMMETRIC_DEFAULT"
+        trace = trace + [TraceStep(f"key {address}")]
+        policy_text = values.get("policy")
+        location = None
+        if mod is not None and mod.directory:
+            block_loc, _ = self.locate(mod.directory, _strip_index(address)[len(mod.prefix):])
+            location = block_loc
+        if isinstance(policy_text, str) and policy_text:
+            try:
+                doc: Any = json.loads(policy_text)
+            except ValueError:
+                doc = Symbol(f"{address}.policy", "opaque", f"the planned policy of {address} is not JSON")
+            return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(doc, location), spec, location), trace=trace)
+        if self.unknown(address, "policy"):
+            conf = self._config_for(address)[1]
+            refs = (((conf or {}).get("expressions") or {}).get("policy") or {}).get("references") or []
+            doc = self._policy_from_refs(refs, mod)
+            return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(doc, location), spec, location), trace=trace)
+        # no policy argument: a separate aws_kms_key_policy, or AWS's default key policy
+        for addr, r in self.planned.items():
+            if r.get("type") == "aws_kms_key_policy":
+                kconf = self._config_for(addr)[1]
+                krefs = (((kconf or {}).get("expressions") or {}).get("key_id") or {}).get("references") or []
+                if any(f"{mod.prefix if mod else ''}{x}".startswith(_strip_index(address)) for x in krefs):
+                    text = (r.get("values") or {}).get("policy")
+                    if isinstance(text, str):
+                        try:
+                            return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(json.loads(text), location), spec, location), trace=trace)
+                        except ValueError:
+                            break
+                    prefs = (((kconf or {}).get("expressions") or {}).get("policy") or {}).get("references") or []
+                    return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(self._policy_from_refs(prefs, mod), location), spec, location), trace=trace)
+        return KeyResolution(RESOLVED, key=Key(address, None, spec, location), trace=trace)
+
+    def _policy_from_refs(self, refs: list, mod: Optional[_ConfigModule]) -> Any:
+        for ref in refs:
+            parts = ref.split(".")
+            if parts[0] == "data" and len(parts) >= 3 and parts[1] == "aws_iam_policy_document":
+                address = f"{mod.prefix if mod else ''}data.{parts[1]}.{parts[2]}"
+                text = self.values(address).get("json")
+                if isinstance(text, str):
+                    try:
+                        return json.loads(text)
+                    except ValueError:
+                        pass
+                return Symbol(address, "opaque", f"{address} is known only after apply in this plan")
+        return Symbol("policy", "opaque", "the key policy is known only after apply and its source is not in the plan")
+
+
+def _strip_index(address: str) -> str:
+    out = []
+    depth = 0
+    for ch in address:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def analyse_plan(plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable) -> list[Finding]:
+    return PlanAnalyser(plan, plan_file, display, locate).findings()
