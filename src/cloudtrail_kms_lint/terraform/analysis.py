@@ -248,6 +248,9 @@ class Analyser:
         if isinstance(doc, dict) and isinstance(doc.get("Statement"), list):
             for st in doc["Statement"]:
                 loc = self.project.statement_locations.get(id(st))
+                origin = self.project.origins.get(id(st))
+                if loc is None and origin is not None and origin[0] is st:
+                    loc = origin[1]
                 locations.append(Location(loc.file, loc.line) if loc else None)
         return KeyPolicy(document=doc, location=Location(a.location.file, a.location.line), statement_locations=locations)
 

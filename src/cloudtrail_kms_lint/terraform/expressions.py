@@ -148,6 +148,8 @@ class Scope:
         # Conditionals whose condition is not known: Symbol -> (condition text, true value, false value),
         # so a caller can evaluate each branch as a scenario (None: not recorded).
         self.choices: Optional[dict] = None
+        # id(object value) -> (the object, Location of its `{`), when a caller wants to know (None: not recorded)
+        self.origins: Optional[dict] = None
         self._cache: dict = {}  # ("var"|"local", name) -> (value | EvalError, [Reference])
         self._in_progress: list = []
         self._depth_hits = 0  # values cut off by MAX_DEPTH depend on where they were read from: not cached
@@ -327,6 +329,8 @@ class _Evaluator:
             if isinstance(key, (Symbol, SymStr, JsonEncoded)):
                 return self.unknown(node, f"the object key {self.text(parts[0])} is not known until apply")
             out[key] = self.eval(parts[1])
+        if self.scope.origins is not None:  # where each object was written (policy statement lines)
+            self.scope.origins[id(out)] = (out, self.location(node))
         return out
 
     def _object_key(self, keynode):

@@ -92,6 +92,7 @@ class Project:
         self.refs: dict[str, Ref] = {}
         self.statement_locations: dict[int, Location] = {}
         self.choices: dict = {}
+        self.origins: dict = {}
         self.instances: list = []  # every ModuleInstance created, in order
 
     def module_dir(self, path: str) -> ModuleDir:
@@ -163,6 +164,7 @@ class ModuleInstance:
             path_root=".",
         )
         self.scope.choices = project.choices
+        self.scope.origins = project.origins
         project.instances.append(self)
 
     # ------------------------------------------------------------ evaluation
