@@ -197,6 +197,21 @@ def _scan_plan(path: str, display: str, data: bytes, result: ScanResult) -> None
         attr = block.attribute("kms_key_id")
         return block.location, (attr.location if attr is not None else None)
 
-    findings = analyse_plan(plan, path, display_path, locate)
+    def hcl_policy(directory: str, address: str):
+        try:
+            from .terraform.analysis import Analyser
+            from .terraform.module import ModuleInstance, Project, Ref
+
+            project = projects.setdefault(directory, Project(directory, display_path))
+            md = project.module_dir(directory)
+            block = md.find(address)
+            if block is None:
+                return None
+            inst = ModuleInstance(project, md, md.path, "", {})
+            return Analyser(project).key_policy(inst, block, Ref(inst, block, address, "arn"), [])
+        except Exception:  # noqa: BLE001 - no parser or unreadable configuration: the plan's unknown stands
+            return None
+
+    findings = analyse_plan(plan, path, display_path, locate, hcl_policy)
     result.resources_checked += len({f.resource for f in findings})
     result.findings.extend(findings)

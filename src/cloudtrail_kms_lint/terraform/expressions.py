@@ -192,8 +192,10 @@ class Scope:
         return s
 
 
-def evaluate(expr: Any, scope: Optional[Scope] = None) -> Any:
-    """Evaluate an Expression (or expression text) to plain data with symbols. Never raises."""
+def evaluate(expr: Any, scope: Optional[Scope] = None, env: Optional[dict] = None) -> Any:
+    """Evaluate an Expression (or expression text) to plain data with symbols. Never raises.
+
+    ``env`` binds extra names (a dynamic block's iterator: ``{"statement": {"key": k, "value": v}}``)."""
     scope = scope if scope is not None else Scope()
     if isinstance(expr, str):
         try:
@@ -204,7 +206,7 @@ def evaluate(expr: Any, scope: Optional[Scope] = None) -> Any:
         return expr  # already a value
     ev = _Evaluator(scope)
     try:
-        return ev.eval_expression(expr)
+        return ev.eval_expression(expr, env)
     except EvalError as e:
         where = getattr(e, "where", "") or short_text(expr.text)
         return Symbol(where, "opaque", f"{where}: {e}")

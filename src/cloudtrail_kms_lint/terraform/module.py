@@ -219,8 +219,7 @@ class ModuleInstance:
             if rtype == "aws_iam_policy_document":
                 if address not in self._policy_docs:
                     self._policy_docs[address] = Symbol(address, "opaque", f"{address} refers to itself")
-                    doc = render_document(block, self.eval, self.project.statement_locations)
-                    self._policy_docs[address] = as_attributes(doc)
+                    self._policy_docs[address] = self._render_policy_document(block)
                 return self._policy_docs[address]
             if rtype in ("aws_caller_identity", "aws_partition", "aws_region"):
                 return None  # the evaluator gives their environment symbols
@@ -234,6 +233,21 @@ class ModuleInstance:
         if count is not None:
             return [self._attributes(block, k) for k in keys]
         return {k: self._attributes(block, k) for k in keys}
+
+    def _render_policy_document(self, block: Block) -> Any:
+        def render(scope: Scope) -> dict:
+            def ev(expr: Any, env: Optional[dict] = None) -> Any:
+                return evaluate(expr, scope, env)
+            return as_attributes(render_document(block, ev, self.project.statement_locations))
+
+        if block.attribute("count") is None and block.attribute("for_each") is None:
+            return render(self.scope)
+        instances = self.instances(block)
+        if [k for k, _ in instances] == [None]:
+            return None
+        if block.attribute("count") is not None:
+            return [render(scope) for _, scope in instances]
+        return {k: render(scope) for k, scope in instances}
 
     def _module_output(self, name: str, output: str) -> Any:
         child = self.child(name)

@@ -81,12 +81,15 @@ class _ConfigModule:
 
 
 class PlanAnalyser:
-    def __init__(self, plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable):
+    def __init__(self, plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable,
+                 hcl_policy: Optional[Callable] = None):
         self.plan = plan
         self.plan_file = plan_file
         self.plan_dir = os.path.dirname(os.path.abspath(plan_file))
         self.display = display
         self.locate = locate  # (directory, address) -> (Location of block, Location of kms_key_id | None)
+        # (directory, key address) -> KeyPolicy from the .tf next to the plan, for policies the plan leaves unknown
+        self.hcl_policy = hcl_policy
         self.planned: dict[str, dict] = {}
         _walk_modules((plan.get("planned_values") or {}).get("root_module"), self.planned)
         self.prior: dict[str, dict] = {}
@@ -259,6 +262,12 @@ class PlanAnalyser:
             conf = self._config_for(address)[1]
             refs = (((conf or {}).get("expressions") or {}).get("policy") or {}).get("references") or []
             doc = self._policy_from_refs(refs, mod)
+            if isinstance(doc, Symbol) and self.hcl_policy is not None and mod is not None and mod.directory:
+                # known only after apply in the plan: read the configuration next to the plan
+                kp = self.hcl_policy(mod.directory, _strip_index(address)[len(mod.prefix):])
+                if kp is not None:
+                    trace.append(TraceStep(f"policy of {address} from the configuration (unknown in the plan)", kp.location))
+                    return KeyResolution(RESOLVED, key=Key(address, kp, spec, location), trace=trace)
             return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(doc, location), spec, location), trace=trace)
         # no policy argument: a separate aws_kms_key_policy, or AWS's default key policy
         for addr, r in self.planned.items():
@@ -304,5 +313,6 @@ def _strip_index(address: str) -> str:
     return "".join(out)
 
 
-def analyse_plan(plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable) -> list[Finding]:
-    return PlanAnalyser(plan, plan_file, display, locate).findings()
+def analyse_plan(plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable,
+                 hcl_policy: Optional[Callable] = None) -> list[Finding]:
+    return PlanAnalyser(plan, plan_file, display, locate, hcl_policy).findings()

@@ -14,8 +14,11 @@ Semantics from the AWS provider's documentation of the data source
   present replaces it; the others are appended.
 * ``policy_id`` renders ``Id``; ``version`` renders ``Version`` (default 2012-10-17).
 
-``dynamic "statement"`` blocks are not expanded: the document then has a
-statement the code does not show, which makes the verdict unknown (CTKMS007).
+``dynamic`` blocks (``statement``, ``principals``, ``condition``) are expanded
+when their ``for_each`` is known (Terraform's dynamic blocks: the iterator is
+the block label or ``iterator``, with ``.key`` and ``.value``); when it is not,
+the document has statements the code does not show, which makes the verdict
+unknown (CTKMS007).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from ..values import Symbol, is_text
 from .functions import EvalError, JsonEncoded, decode_json_value
 from .parse import Block
 
-Evaluate = Callable[[Any], Any]
+# evaluate(expression, env): env binds a dynamic block's iterator ({"statement": {"key": k, "value": v}})
+Evaluate = Callable[..., Any]
 
 
 def _list(value: Any) -> Any:
@@ -45,11 +49,44 @@ def _one(values: Any) -> Any:
     return values
 
 
-def _principals(blocks: list, evaluate: Evaluate) -> Any:
+def _expand(block: Block, kind: str, evaluate: Evaluate, env: dict) -> Any:
+    """The nested blocks of ``kind`` with the env each is rendered in: literal blocks, then dynamic ones.
+
+    Returns a list of (Block, env), or a Symbol when a dynamic for_each is not known."""
+    out: list = [(b, env) for b in block.blocks_of(kind)]
+    for d in block.blocks_of("dynamic"):
+        if not d.labels or d.labels[0] != kind:
+            continue
+        it_attr = d.attribute("iterator")
+        iterator = kind
+        if it_attr is not None:
+            iterator = it_attr.expression.text.strip()
+        fe = d.attribute("for_each")
+        items = evaluate(fe.expression, env) if fe is not None else None
+        if isinstance(items, dict):
+            pairs = list(items.items())
+        elif isinstance(items, list):
+            pairs = list(enumerate(items))
+        else:
+            return Symbol(f"dynamic {kind}", "opaque", f"the for_each of a dynamic {kind} block is not known")
+        contents = d.blocks_of("content")
+        if not contents:
+            continue
+        for k, v in pairs:
+            inner = dict(env)
+            inner[iterator] = {"key": k, "value": v}
+            out.append((contents[0], inner))
+    return out
+
+
+def _principals(block: Block, kind: str, evaluate: Evaluate, env: dict) -> Any:
+    blocks = _expand(block, kind, evaluate, env)
+    if isinstance(blocks, Symbol):
+        return blocks
     out: dict = {}
-    for p in blocks:
-        ptype = evaluate(p.attribute("type").expression) if p.attribute("type") else None
-        idents = _list(evaluate(p.attribute("identifiers").expression)) if p.attribute("identifiers") else []
+    for p, penv in blocks:
+        ptype = evaluate(p.attribute("type").expression, penv) if p.attribute("type") else None
+        idents = _list(evaluate(p.attribute("identifiers").expression, penv)) if p.attribute("identifiers") else []
         if not isinstance(ptype, str):
             return Symbol("principals", "opaque", "a principals block has a type the code does not fix")
         if ptype == "*":
@@ -61,29 +98,33 @@ def _principals(blocks: list, evaluate: Evaluate) -> Any:
     return {k: _one(v) for k, v in out.items()}
 
 
-def _conditions(blocks: list, evaluate: Evaluate) -> Any:
+def _conditions(block: Block, evaluate: Evaluate, env: dict) -> Any:
+    blocks = _expand(block, "condition", evaluate, env)
+    if isinstance(blocks, Symbol):
+        return blocks
     out: dict = {}
-    for c in blocks:
-        test = evaluate(c.attribute("test").expression) if c.attribute("test") else None
-        var = evaluate(c.attribute("variable").expression) if c.attribute("variable") else None
-        values = _list(evaluate(c.attribute("values").expression)) if c.attribute("values") else []
+    for c, cenv in blocks:
+        test = evaluate(c.attribute("test").expression, cenv) if c.attribute("test") else None
+        var = evaluate(c.attribute("variable").expression, cenv) if c.attribute("variable") else None
+        values = _list(evaluate(c.attribute("values").expression, cenv)) if c.attribute("values") else []
         if not isinstance(test, str) or not isinstance(var, str):
             return Symbol("condition", "opaque", "a condition block has a test or variable the code does not fix")
-        block = out.setdefault(test, {})
-        if var in block:  # the provider merges the values of repeated test+variable pairs
-            prev = block[var] if isinstance(block[var], list) else [block[var]]
-            block[var] = prev + (values if isinstance(values, list) else [values])
+        block_ = out.setdefault(test, {})
+        if var in block_:  # the provider merges the values of repeated test+variable pairs
+            prev = block_[var] if isinstance(block_[var], list) else [block_[var]]
+            block_[var] = prev + (values if isinstance(values, list) else [values])
         else:
-            block[var] = values
+            block_[var] = values
     return out
 
 
-def render_statement(b: Block, evaluate: Evaluate) -> dict:
+def render_statement(b: Block, evaluate: Evaluate, env: Optional[dict] = None) -> dict:
+    env = env or {}
     st: dict = {}
 
     def attr(name: str) -> Any:
         a = b.attribute(name)
-        return evaluate(a.expression) if a is not None else None
+        return evaluate(a.expression, env) if a is not None else None
 
     sid = attr("sid")
     if sid not in (None, ""):
@@ -94,13 +135,19 @@ def render_statement(b: Block, evaluate: Evaluate) -> dict:
         v = attr(tf)
         if v is not None:
             st[js] = _one(_list(v))
-    if b.blocks_of("principals"):
-        st["Principal"] = _principals(b.blocks_of("principals"), evaluate)
-    if b.blocks_of("not_principals"):
-        st["NotPrincipal"] = _principals(b.blocks_of("not_principals"), evaluate)
-    if b.blocks_of("condition"):
-        st["Condition"] = _conditions(b.blocks_of("condition"), evaluate)
+    if _has(b, "principals"):
+        st["Principal"] = _principals(b, "principals", evaluate, env)
+    if _has(b, "not_principals"):
+        st["NotPrincipal"] = _principals(b, "not_principals", evaluate, env)
+    if _has(b, "condition"):
+        cond = _conditions(b, evaluate, env)
+        if cond != {}:
+            st["Condition"] = cond
     return st
+
+
+def _has(b: Block, kind: str) -> bool:
+    return bool(b.blocks_of(kind)) or any(d.labels and d.labels[0] == kind for d in b.blocks_of("dynamic"))
 
 
 def _statements_of(doc_value: Any, what: str) -> Any:
@@ -124,7 +171,7 @@ def render_document(block: Block, evaluate: Evaluate, locations: dict) -> Any:
 
     def attr(name: str) -> Any:
         a = block.attribute(name)
-        return evaluate(a.expression) if a is not None else None
+        return evaluate(a.expression, {}) if a is not None else None
 
     merged: list = []
 
@@ -149,14 +196,15 @@ def render_document(block: Block, evaluate: Evaluate, locations: dict) -> Any:
             for st in sts:
                 put(st)
 
-    for sb in block.blocks_of("statement"):
-        st = render_statement(sb, evaluate)
+    expanded = _expand(block, "statement", evaluate, {})
+    if isinstance(expanded, Symbol):
+        merged.append(Symbol(f"{block.address} dynamic statement", "opaque",
+                             f"{block.address} builds statements with a dynamic block whose for_each is not known"))
+        expanded = [(b, {}) for b in block.blocks_of("statement")]
+    for sb, env in expanded:
+        st = render_statement(sb, evaluate, env)
         locations[id(st)] = sb.location
         put(st)
-    for db in block.blocks_of("dynamic"):
-        if db.labels and db.labels[0] == "statement":
-            merged.append(Symbol(f"{block.address} dynamic statement", "opaque",
-                                 f"{block.address} builds statements with a dynamic block, which is not evaluated"))
 
     for name in ("override_policy_documents", "override_json"):
         ovs = attr(name)
