@@ -136,3 +136,35 @@ def test_checks_and_plugin_dirs(capsys):
     assert code == 0 and Path(out.strip(), "E9101_trail_has_kms_key.py").is_file()
     code, out, _ = run(capsys, "checks-dir")
     assert code == 0 and Path(out.strip(), "__init__.py").is_file()
+
+
+def test_missing_terraform_parser_names_the_extra(tmp_path, monkeypatch, capsys):
+    (tmp_path / "main.tf").write_text('resource "aws_cloudtrail" "t" {\n  name = "t"\n  s3_bucket_name = "b"\n}\n')
+    for name in list(sys.modules):
+        if name == "hcl2" or name.startswith("hcl2."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "hcl2", None)
+    import cloudtrail_kms_lint.terraform.parse as tfparse
+
+    if hasattr(tfparse, "_cached_tree"):
+        tfparse._cached_tree.cache_clear()
+    code, out, err = run(capsys, "scan", str(tmp_path))
+    assert code == 2
+    assert "pip install 'cloudtrail-kms-lint[terraform]'" in err
+    assert "Traceback" not in err
+
+
+def test_terraform_vars_on_the_command_line(tmp_path, capsys):
+    (tmp_path / "main.tf").write_text(
+        'variable "key" {}\n'
+        'resource "aws_cloudtrail" "t" {\n'
+        '  name           = "t"\n'
+        '  s3_bucket_name = "b"\n'
+        '  kms_key_id     = var.key\n'
+        '}\n')
+    code, out, _ = run(capsys, "scan", "--format", "json", str(tmp_path))
+    f = json.loads(out)["findings"]
+    assert [(x["rule"], x["resource"], x["line"]) for x in f] == [("CTKMS007", "aws_cloudtrail.t", 5)]
+    assert "var.key has no default" in f[0]["message"]
+    code, out, _ = run(capsys, "scan", "--format", "json", "--var", "key=alias/aws/cloudtrail", str(tmp_path))
+    assert [x["rule"] for x in json.loads(out)["findings"]] == ["CTKMS002"]

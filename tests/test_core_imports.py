@@ -19,6 +19,13 @@ CORE_MODULES = [
     "cloudtrail_kms_lint.cloudformation.analysis",
     "cloudtrail_kms_lint.cloudformation.intrinsics",
     "cloudtrail_kms_lint.cloudformation.loader",
+    "cloudtrail_kms_lint.terraform.parse",
+    "cloudtrail_kms_lint.terraform.expressions",
+    "cloudtrail_kms_lint.terraform.functions",
+    "cloudtrail_kms_lint.terraform.policy_document",
+    "cloudtrail_kms_lint.terraform.module",
+    "cloudtrail_kms_lint.terraform.analysis",
+    "cloudtrail_kms_lint.terraform.plan",
 ]
 PARSERS = ("hcl2", "cfnlint", "checkov", "lark", "yaml")
 
@@ -47,6 +54,19 @@ def test_version_and_help_import_no_parser():
     )
     loaded = _loaded_after(code)
     assert not (loaded & set(PARSERS)), sorted(loaded & set(PARSERS))
+
+
+def test_scanning_terraform_does_not_import_cfnlint(tmp_path):
+    (tmp_path / "main.tf").write_text('resource "aws_cloudtrail" "t" {\n  name = "t"\n  s3_bucket_name = "b"\n}\n')
+    code = (
+        "import contextlib, io\n"
+        "from cloudtrail_kms_lint.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['scan', '--format', 'json', {str(tmp_path)!r}])\n"
+    )
+    loaded = _loaded_after(code)
+    assert "cfnlint" not in loaded
+    assert "hcl2" in loaded  # the Terraform file was parsed
 
 
 def test_scanning_a_directory_without_cloudformation_does_not_import_cfnlint(tmp_path):

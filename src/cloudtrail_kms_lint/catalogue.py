@@ -204,7 +204,7 @@ RULES: tuple[Rule, ...] = (
             "A policy that was not read was not verified. Say which value is unknown rather than "
             "pass silently; --strict makes this fail."
         ),
-        remediation="Pass the value (--parameter NAME=VALUE), reference a key defined in the scanned code, or scan the code that defines the key together with the trail.",
+        remediation="Pass the value (--var NAME=VALUE for Terraform, --parameter NAME=VALUE for CloudFormation), reference a key defined in the scanned code, or scan the code that defines the key together with the trail.",
         applies_to=(TRAIL, EVENT_DATA_STORE),
         mappings=_m(),
         security_severity="4.0",

@@ -232,7 +232,8 @@ def _related_for(policy: KeyPolicy, indexes: list[int], message: str) -> list[Re
 
 
 def _assumed(decision: Decision) -> str:
-    if not decision.assumed:
+    # Only worth saying when a value comparison failed: then the assumed account/region matters.
+    if not decision.assumed or not any("does not match" in why for _, why in decision.near_misses):
         return ""
     bits = ", ".join(f"{k} {v}" for k, v in decision.assumed.items())
     return f" (taking the trail's {bits}, as the policy names it)"

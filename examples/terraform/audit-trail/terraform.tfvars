@@ -1,0 +1,1 @@
+reader_roles = ["security-audit", "incident-response"]
