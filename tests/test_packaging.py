@@ -28,6 +28,8 @@ def wheel(tmp_path_factory):
 def test_wheel_ships_checks_and_plugin(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "cloudtrail_kms_lint/checks/__init__.py" in names
+    assert "cloudtrail_kms_lint/checks/CTKMS_1_trail_has_kms_key.py" in names
+    assert "cloudtrail_kms_lint/checkov_support.py" in names
     assert "cloudtrail_kms_lint/plugin/__init__.py" in names
     assert any(n.startswith("cloudtrail_kms_lint/plugin/E9101") for n in names)
     assert "cloudtrail_kms_lint/cloudformation/analysis.py" in names

@@ -1,0 +1,21 @@
+"""CKV_CTKMS_6 (CTKMS006): see docs/rules.md#ctkms006. Loaded by checkov from --external-checks-dir."""
+
+try:
+    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck
+except ModuleNotFoundError as _missing:  # a clone used without pip install: the package is in ../src
+    if _missing.name != "cloudtrail_kms_lint":
+        raise
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
+    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck
+
+
+class KeyPolicyAllowsLogReaders(CloudFormationCheck):
+    """CTKMS006: the catalogue entry gives id, name, guideline and severity."""
+
+    rule_id = "CTKMS006"
+
+
+check = KeyPolicyAllowsLogReaders()
