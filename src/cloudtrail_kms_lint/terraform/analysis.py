@@ -37,7 +37,7 @@ from ..model import (
 )
 from ..trail import analyse
 from ..values import Symbol, SymStr, is_text, make_text, parts_of, render, split_text, symbols_in
-from .expressions import Scope
+from .expressions import Scope, evaluate_traced
 from .functions import EvalError, JsonEncoded, decode_json_value
 from .module import REF_PREFIX, ModuleInstance, Project, Ref, _index_text
 
@@ -99,7 +99,11 @@ class Analyser:
         if attr is None:
             return [KeyResolution(NO_KEY, detail="kms_key_id is not set")]
         trace = [TraceStep(f"{address}.kms_key_id = {attr.expression.text.strip()}", attr.location)]
-        value = inst.eval(attr.expression, scope)
+        value, refs = evaluate_traced(attr.expression, scope)
+        # the hops the value took: locals, variables, module outputs (where each is read)
+        for ref in refs:
+            if ref.address.startswith(("local.", "var.", "module.")):
+                trace.append(TraceStep(f"{inst.prefix}{ref.text}", ref.location))
         out = self._scenarios(value, trace, attr.location)
         for r in out:
             r.reference = r.reference or attr.expression.text.strip()
