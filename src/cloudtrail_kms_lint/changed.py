@@ -26,6 +26,21 @@ TF_FILES = (".tf", ".tfvars")
 MAX_TF_FILES = 50_000
 
 
+POLICY_FILES = (".json", ".tpl", ".tftpl")
+
+
+def _may_be_policy_file(path: str) -> bool:
+    """A file a module may read with file()/templatefile(): JSON or a template, not a CloudFormation template or plan."""
+    if not path.endswith(POLICY_FILES):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    return not (b"AWSTemplateFormatVersion" in head or b'"Resources"' in head or b'"format_version"' in head)
+
+
 def repo_root(start: str) -> str:
     """The enclosing git work tree (a directory holding .git), else ``start``."""
     d = os.path.abspath(start)
@@ -71,7 +86,7 @@ def expand(paths: Iterable[str], root: Optional[str] = None) -> list[str]:
             changed_dirs.add(os.path.dirname(os.path.abspath(p)))
         else:
             out.append(p)
-            if os.path.isfile(p):
+            if os.path.isfile(p) and _may_be_policy_file(p):
                 policy_names.add(os.path.basename(p))
     if not changed_dirs and not policy_names:
         return out

@@ -65,7 +65,11 @@ def _cmd_scan(args) -> int:
     from .output import render
     from .scan import ScanOptions, scan
 
-    options = ScanOptions(paths=args.paths or ["."], excludes=args.exclude, parameters=dict(args.parameter),
+    from .changed import expand
+
+    # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers.
+    paths = expand(args.paths) if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."])
+    options = ScanOptions(paths=paths, excludes=args.exclude, parameters=dict(args.parameter),
                           variables=dict(args.var), var_files=list(args.var_file))
     result = scan(options)
     if args.color == "always":
