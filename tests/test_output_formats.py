@@ -124,7 +124,7 @@ def sarif_validator():
 
 
 def test_formats_tuple():
-    assert FORMATS == ("text", "json", "sarif", "github")
+    assert FORMATS == ("text", "json", "sarif", "github", "junit")
 
 
 def test_unknown_format():

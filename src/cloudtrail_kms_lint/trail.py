@@ -453,6 +453,14 @@ def _check_readers(b: _Builder, key: Key, policy: KeyPolicy, where: str) -> None
                 why, idx = _explain_denied(policy, d, f"{render(principal.name)} kms:Decrypt")
                 misses.append(why)
                 miss_idx.extend(idx or [s.index])
+    # A statement the code does not show could be the reader grant: unknown, not a failure.
+    hidden = [s_ for s_ in stmts if not isinstance(s_.raw, dict)]
+    if hidden and not any(r is True for r in results):
+        from .values import Symbol as _Sym
+
+        why = [s_.raw.describe() for s_ in hidden if isinstance(s_.raw, _Sym)] or ["a statement is not an object"]
+        results.append(None)
+        unknowns.extend(why)
     verdict = t_or(results)
     if verdict is True:
         return
@@ -493,6 +501,28 @@ def _check_resolution(b: _Builder) -> None:
                   f"symmetric key (SYMMETRIC_DEFAULT).")
             return
         _check_policy(b, r.key)
+        _merge_not_verified(b)
+
+
+def _merge_not_verified(b: _Builder) -> None:
+    """One CTKMS007 per key: the requests that could not be decided share their cause."""
+    nv = [f for f in b.findings if f.rule == "CTKMS007"]
+    if len(nv) < 2:
+        return
+    first = nv[0]
+    reasons: list[str] = []
+    for f in nv:
+        reason = f.message.split(": ", 1)[1] if ": " in f.message else f.message
+        reason = reason.replace(" The policy was not verified.", "").rstrip(".")
+        if reason not in reasons:
+            reasons.append(reason)
+    key = first.key or "the key"
+    first.message = f"Cannot verify the key policy of {key}: {'; '.join(reasons)}. The policy was not verified."
+    for f in nv[1:]:
+        for rel in f.related:
+            if rel not in first.related:
+                first.related.append(rel)
+    b.findings = [f for f in b.findings if f.rule != "CTKMS007" or f is first]
 
 
 def analyse(subject: Subject, resolutions: list[KeyResolution]) -> list[Finding]:

@@ -120,6 +120,7 @@ class _Analyser:
         res_cond = self.ctx.resources.get(logical, {}).get("Condition") if isinstance(self.ctx.resources.get(logical), dict) else None
 
         def run() -> KeyResolution:
+            self.ctx.nodes = 0  # the size budget is per scenario
             if prop not in props:
                 other = "KmsKeyId" if prop == "KMSKeyId" else "KMSKeyId"
                 detail = f"{prop} is not set"

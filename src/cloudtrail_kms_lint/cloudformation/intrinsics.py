@@ -40,6 +40,7 @@ class _NoValue:
 NO_VALUE = _NoValue()
 _SUB_RE = re.compile(r"\$\{([^}]*)\}")
 MAX_DEPTH = 64
+MAX_NODES = 200_000  # per template analysis
 
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
 EDS_TYPE = "AWS::CloudTrail::EventDataStore"
@@ -58,6 +59,8 @@ class Context:
         self.mappings: dict = maps if isinstance(maps, dict) else {}
         self.user_parameters = dict(parameters or {})
         self.conditions: dict[str, bool] = {}
+        self.nodes = 0  # values evaluated so far, against max_nodes
+        self.max_nodes = MAX_NODES
         self.used_conditions: list[str] = []  # conditions met while evaluating, in order
 
     def resource_type(self, name: str) -> Optional[str]:
@@ -116,6 +119,10 @@ def evaluate(value: Any, ctx: Context, depth: int = 0) -> Any:
     """Evaluate a template value. Returns plain data, texts with symbols, or NO_VALUE."""
     if depth > MAX_DEPTH:
         return Symbol("nesting", "opaque", "the value is nested too deeply to evaluate")
+    # YAML aliases can make a small file describe an enormous value (an alias bomb): budget the walk.
+    ctx.nodes += 1
+    if ctx.nodes > ctx.max_nodes:
+        return Symbol("size", "opaque", f"the value is larger than {ctx.max_nodes} nodes (YAML aliases?); not evaluated")
     if isinstance(value, dict):
         if len(value) == 1:
             (fn, arg), = value.items()
