@@ -16,6 +16,8 @@ Formats:
     SARIF 2.1.0 for GitHub code scanning and other SARIF consumers.
 ``github``
     GitHub Actions workflow commands (``::error file=...::message``).
+``junit``
+    JUnit XML for CI test report views (GitLab, Jenkins, Azure DevOps).
 
 Standard library only: this runs inside checkov's and cfn-lint's environments.
 """
@@ -23,9 +25,9 @@ Standard library only: this runs inside checkov's and cfn-lint's environments.
 from __future__ import annotations
 
 from ..report import ScanResult
-from . import github, json_format, sarif, text
+from . import github, json_format, junit, sarif, text
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "junit")
 DEFAULT_FORMAT = "text"
 
 __all__ = ["FORMATS", "DEFAULT_FORMAT", "render"]
@@ -42,7 +44,7 @@ def render(
     """Render ``result`` in format ``fmt`` (one of :data:`FORMATS`).
 
     ``color`` and ``verbose`` only affect ``text``; ``tool_version`` only
-    ``sarif``. Raises ``ValueError`` for an unknown format.
+    ``sarif`` and ``junit``. Raises ``ValueError`` for an unknown format.
     """
     if fmt == "text":
         return text.render(result, color=color, verbose=verbose)
@@ -52,4 +54,6 @@ def render(
         return sarif.render(result, tool_version=tool_version)
     if fmt == "github":
         return github.render(result)
+    if fmt == "junit":
+        return junit.render(result, tool_version=tool_version)
     raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
