@@ -1,8 +1,10 @@
 """The ``cloudtrail-kms-lint`` command line.
 
 Exit codes: 0 no failing finding; 1 failing findings (error level, or warnings
-with ``--fail-on warning``, or CTKMS007 with ``--strict``); 2 usage error or an
-input that could not be read or parsed.
+with ``--fail-on warning``, or CTKMS007 with ``--strict``); 2 usage error, a
+configuration or baseline file that cannot be used, or an input that could not
+be read or parsed. Suppressed findings never count. ``--write-baseline``
+exits 0 unless an input could not be read (2).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="scan Terraform and CloudFormation files")
     s.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)")
-    s.add_argument("--format", "-f", default="text", choices=["text", "json", "sarif", "github"])
+    s.add_argument("--format", "-f", default="text", choices=["text", "json", "sarif", "github", "junit"])
     s.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of standard output")
     s.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="gitignore-style pattern to skip (repeatable)")
     s.add_argument("--parameter", "-p", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
@@ -46,11 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--var", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
                    help="Terraform variable value for every root module (repeatable)")
     s.add_argument("--var-file", action="append", default=[], metavar="FILE", help="Terraform .tfvars file (repeatable)")
-    s.add_argument("--strict", action="store_true", help="CTKMS007 (not verified) fails the scan")
-    s.add_argument("--fail-on", choices=["error", "warning"], default="error", help="lowest level that fails the scan")
+    s.add_argument("--strict", action=argparse.BooleanOptionalAction, default=None,
+                   help="CTKMS007 (not verified) fails the scan (default: off, or the configuration's strict)")
+    s.add_argument("--fail-on", choices=["error", "warning"], default=None,
+                   help="lowest level that fails the scan (default: error, or the configuration's fail-on)")
     s.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     s.add_argument("--verbose", "-v", action="store_true", help="show how each key reference was followed")
     s.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    g = s.add_argument_group("configuration and suppressions", "see docs/configuration.md")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--config", metavar="FILE",
+                       help="configuration file (pyproject.toml or .cloudtrail-kms-lint.toml); default: the first "
+                            "found in the current directory and its parents, up to the repository root")
+    where.add_argument("--no-config", action="store_true", help="do not read any configuration file")
+    g.add_argument("--baseline", metavar="FILE", help="report only findings that are not in this baseline")
+    g.add_argument("--write-baseline", metavar="FILE",
+                   help="write the findings that are not suppressed inline or by the configuration to FILE as "
+                        "a baseline, and exit 0")
+    g.add_argument("--no-inline-suppressions", action="store_true",
+                   help="ignore cloudtrail-kms-lint:ignore comments and Metadata (for CI that must not trust "
+                        "the code under review)")
+    g.add_argument("--show-suppressed", action="store_true", help="text format: also show suppressed findings, marked")
 
     e = sub.add_parser("explain", help="print a rule's documentation")
     e.add_argument("rule", help="CTKMS004, CKV_CTKMS_4 or E9104")
@@ -62,15 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_scan(args) -> int:
+    from .baseline import BaselineError
+    from .config import ConfigError
     from .output import render
-    from .scan import ScanOptions, scan
+    from .scan import scan
 
     from .changed import expand
 
     # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers.
     paths = expand(args.paths) if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."])
-    options = ScanOptions(paths=paths, excludes=args.exclude, parameters=dict(args.parameter),
-                          variables=dict(args.var), var_files=list(args.var_file))
+    try:
+        options, strict, fail_on = _scan_options(args, paths)
+    except (ConfigError, BaselineError) as e:
+        sys.stderr.write(f"cloudtrail-kms-lint: {e}\n")
+        return EXIT_ERROR
     result = scan(options)
     if args.color == "always":
         color = True
@@ -79,17 +102,65 @@ def _cmd_scan(args) -> int:
     else:
         stream_tty = args.output is None and sys.stdout.isatty()
         color = stream_tty and "NO_COLOR" not in os.environ
-    text = render(result, args.format, color=color, verbose=args.verbose, tool_version=__version__)
+    if args.format == "text" and args.show_suppressed:
+        from .output import text as text_format
+
+        text = text_format.render(result, color=color, verbose=args.verbose, show_suppressed=True)
+    else:
+        text = render(result, args.format, color=color, verbose=args.verbose, tool_version=__version__)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
     else:
         sys.stdout.write(text)
+    if args.write_baseline:
+        from . import baseline
+
+        # what a later --baseline run should accept: everything not suppressed inline or by the configuration
+        keep = list(result.findings) + [f for f in result.suppressed if f.suppressed.kind == "baseline"]
+        n = baseline.write(keep, args.write_baseline)
+        sys.stderr.write(f"cloudtrail-kms-lint: wrote {n} finding{'' if n == 1 else 's'} to the baseline "
+                         f"{args.write_baseline}\n")
+        return EXIT_ERROR if result.errors else EXIT_OK
     if result.errors:
         return EXIT_ERROR
-    if result.failing(fail_on=args.fail_on, strict=args.strict):
+    if result.failing(fail_on=fail_on, strict=strict):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _scan_options(args, paths: list[str]):
+    """ScanOptions, strict and fail-on from the configuration file and the command line.
+
+    The command line wins: --strict/--no-strict and --fail-on replace the
+    file's strict and fail-on; --var and --parameter replace the file's value
+    of the same name; --exclude and --var-file are added after the file's
+    exclude and var-files (so a --var-file's values win, as in Terraform).
+    """
+    from .baseline import Baseline
+    from .config import resolve
+    from .discovery import display_path
+    from .scan import ScanOptions
+
+    cfg = resolve(args.config, args.no_config)
+    options = ScanOptions(
+        paths=paths,
+        excludes=list(cfg.exclude) + list(args.exclude),
+        parameters={**cfg.parameters, **dict(args.parameter)},
+        variables={**cfg.vars, **dict(args.var)},
+        var_files=list(cfg.var_files) + list(args.var_file),
+        select=cfg.select,
+        ignore=list(cfg.ignore),
+        per_path_ignores=dict(cfg.per_path_ignores),
+        config_dir=cfg.directory,
+        config_source=display_path(cfg.path) if cfg.path else "",
+        inline_suppressions=not args.no_inline_suppressions,
+        baseline=Baseline.load(args.baseline) if args.baseline else None,
+        accounts=list(cfg.accounts),
+    )
+    strict = args.strict if args.strict is not None else bool(cfg.strict)
+    fail_on = args.fail_on or cfg.fail_on or catalogue.ERROR
+    return options, strict, fail_on
 
 
 def _cmd_explain(args) -> int:

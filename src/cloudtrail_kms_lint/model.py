@@ -104,6 +104,21 @@ class Related:
     message: str
 
 
+# kinds of Suppression
+SUPPRESSED_INLINE = "inline"  # a comment in the HCL / Metadata on the CloudFormation resource
+SUPPRESSED_BASELINE = "baseline"  # --baseline FILE
+SUPPRESSED_CONFIG = "config"  # ignore / per-path-ignores in the configuration file
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding is suppressed: it is still reported (JSON, SARIF), but never fails the scan."""
+
+    kind: str  # SUPPRESSED_INLINE | SUPPRESSED_BASELINE | SUPPRESSED_CONFIG
+    reason: Optional[str] = None  # None: an inline suppression without a reason (also reported as a warning)
+    location: Optional[Location] = None  # where the suppression is written, when it is in a file
+
+
 @dataclass
 class Finding:
     rule: str
@@ -119,6 +134,8 @@ class Finding:
     column: Optional[int] = None
     # what to add, where: specific to this finding (falls back to the catalogue's remediation)
     fix: str = ""
+    # set on a suppressed finding (ScanResult.suppressed); None on a reported one
+    suppressed: Optional[Suppression] = None
 
     def sort_key(self):
         return (self.file, self.line or 0, self.resource, self.rule, self.message)

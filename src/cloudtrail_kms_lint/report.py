@@ -22,15 +22,33 @@ class InputError:
 
 
 @dataclass
+class ScanWarning:
+    """Something about the scan's own configuration the user should fix, e.g. a suppression
+    without a reason. Reported (JSON ``warnings``, SARIF notifications), never fails the scan."""
+
+    file: str
+    line: Optional[int]
+    message: str
+
+    def sort_key(self):
+        return (self.file, self.line or 0, self.message)
+
+
+@dataclass
 class ScanResult:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # reported findings: these decide the exit code
     errors: list[InputError] = field(default_factory=list)
     files_scanned: int = 0
     resources_checked: int = 0
+    # findings an inline suppression, the configuration or the baseline suppressed (Finding.suppressed is set)
+    suppressed: list[Finding] = field(default_factory=list)
+    warnings: list[ScanWarning] = field(default_factory=list)
 
     def sort(self) -> None:
         self.findings.sort(key=lambda f: f.sort_key())
         self.errors.sort(key=lambda e: e.sort_key())
+        self.suppressed.sort(key=lambda f: f.sort_key())
+        self.warnings.sort(key=lambda w: w.sort_key())
 
     def counts(self) -> dict[str, int]:
         out = {catalogue.ERROR: 0, catalogue.WARNING: 0}
@@ -50,6 +68,7 @@ class ScanResult:
             "warnings": c.get(catalogue.WARNING, 0),
             "input_errors": len(self.errors),
             "by_rule": dict(sorted(by_rule.items())),
+            "suppressed": len(self.suppressed),
         }
 
     def failing(self, *, fail_on: str = catalogue.ERROR, strict: bool = False) -> list[Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from .discovery import CFN_EXTENSIONS, TF_EXTENSIONS, display_path, iter_files
 from .report import InputError, ScanResult
@@ -28,6 +28,17 @@ class ScanOptions:
     variables: dict[str, str] = field(default_factory=dict)  # --var NAME=VALUE
     var_files: list[str] = field(default_factory=list)  # --var-file FILE
     max_file_bytes: int = MAX_FILE_BYTES
+    # Rules and suppressions (see suppressions.py and docs/configuration.md). Rule ids in any catalogue form.
+    select: Optional[list[str]] = None  # only these rules are reported (None: every rule)
+    ignore: list[str] = field(default_factory=list)  # these rules' findings are suppressed (kind "config")
+    per_path_ignores: dict[str, list[str]] = field(default_factory=dict)  # gitignore-style pattern -> rule ids
+    config_dir: Optional[str] = None  # per-path-ignores patterns are relative to it (default: the working directory)
+    config_source: str = ""  # names the configuration in suppression reasons ("pyproject.toml")
+    inline_suppressions: bool = True  # False: --no-inline-suppressions
+    baseline: Optional[Any] = None  # a baseline.Baseline
+    # AWS account ids the trails live in / a key policy may name (from the configuration's "accounts").
+    # Exposed for the analysis; not yet used by the evaluator.
+    accounts: list[str] = field(default_factory=list)
 
 
 def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[bytes]:
@@ -44,7 +55,10 @@ def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[b
 
 
 def scan(options: ScanOptions) -> ScanResult:
+    from .suppressions import InlineSuppressions, apply
+
     result = ScanResult()
+    inline = InlineSuppressions() if options.inline_suppressions else None
     for p in options.paths:
         if not os.path.exists(p):
             result.errors.append(InputError(display_path(p), None, "no such file or directory"))
@@ -64,17 +78,19 @@ def scan(options: ScanOptions) -> ScanResult:
         result.files_scanned += 1
         if not _CLOUDTRAIL_HINT.search(data):
             continue  # a template without CloudTrail resources has nothing to check
-        _scan_cloudformation(path, display, options, result)
-    _scan_terraform(options, result)
+        _scan_cloudformation(path, display, options, result, inline)
+    _scan_terraform(options, result, inline)
+    apply(result, options, inline)
     result.sort()
     return result
 
 
 _TRAIL_TF = re.compile(rb"\baws_cloudtrail")
+_SUPPRESSION_MARKER = b"cloudtrail-kms-lint:ignore"
 _LOCAL_SOURCE = re.compile(rb'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
 
 
-def _scan_terraform(options: ScanOptions, result: ScanResult) -> None:
+def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None) -> None:
     """Each directory of .tf files is a module; the ones no scanned module calls are roots."""
     dirs: dict[str, list[str]] = {}
     for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS):
@@ -93,6 +109,8 @@ def _scan_terraform(options: ScanOptions, result: ScanResult) -> None:
             if data is None:
                 continue
             result.files_scanned += 1
+            if inline is not None and _SUPPRESSION_MARKER in data:
+                inline.add_terraform(f, display_path(f))
             if _TRAIL_TF.search(data):
                 mentions[d] = True
             for m in _LOCAL_SOURCE.finditer(data):
@@ -148,7 +166,7 @@ def _scan_root_for(directory: str, paths: list[str]) -> str:
     return best
 
 
-def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: ScanResult) -> None:
+def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: ScanResult, inline: Any = None) -> None:
     from .cloudformation.analysis import analyse_template, is_template
     from .cloudformation.loader import decode
 
@@ -158,6 +176,8 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
         return
     if not is_template(template):
         return
+    if inline is not None:
+        inline.add_cloudformation(display, template)
     try:
         findings = analyse_template(template, display, parameters=options.parameters)
     except RecursionError:

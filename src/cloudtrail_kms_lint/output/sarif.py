@@ -7,7 +7,11 @@
 * ``partialFingerprints["cloudtrailKmsLint/v1"]`` is a SHA-256 of rule,
   resource and file (not the line), so an alert survives edits that move it.
 * Input errors are ``invocations[0].toolExecutionNotifications``;
-  ``executionSuccessful`` is false when there are any.
+  ``executionSuccessful`` is false when there are any. Scan warnings (e.g. a
+  suppression without a reason) are notifications of level ``warning``.
+* Suppressed findings are results with ``suppressions``: kind ``inSource``
+  for an inline suppression, ``external`` for the baseline and the
+  configuration, with the reason as ``justification``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from urllib.parse import quote
 
 from .. import catalogue
 from ..model import Finding
-from ..report import InputError, ScanResult
-from .json_format import sorted_errors, sorted_findings
+from ..model import SUPPRESSED_INLINE
+from ..report import InputError, ScanResult, ScanWarning
+from .json_format import sorted_errors, sorted_warnings, sorted_with_suppressed
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -156,15 +161,32 @@ def result_object(f: Finding, rule_index: dict[str, int]) -> dict:
     if f.trace:
         props["trace"] = [f"{step.text}{_where(step.location)}" for step in f.trace]
     out["properties"] = props
+    if f.suppressed is not None:
+        out["suppressions"] = [suppression_object(f.suppressed)]
     return out
 
 
-def notification(e: InputError) -> dict:
+def suppression_object(s: Any) -> dict:
+    out: dict[str, Any] = {"kind": "inSource" if s.kind == SUPPRESSED_INLINE else "external"}
+    if s.reason:
+        out["justification"] = s.reason
+    loc = getattr(s, "location", None)
+    if loc is not None and getattr(loc, "file", None):
+        out["location"] = {"physicalLocation": physical_location(loc.file, loc.line)}
+    out["properties"] = {"kind": s.kind}
+    return out
+
+
+def notification(e: InputError | ScanWarning, level: str = "error") -> dict:
     return {
-        "level": "error",
+        "level": level,
         "message": {"text": e.message},
         "locations": [{"physicalLocation": physical_location(e.file, e.line)}],
     }
+
+
+def warning_notification(w: ScanWarning) -> dict:
+    return notification(w, "warning")
 
 
 def document(result: ScanResult, *, tool_version: str = "0.0.0") -> dict:
@@ -186,10 +208,11 @@ def document(result: ScanResult, *, tool_version: str = "0.0.0") -> dict:
                 "invocations": [
                     {
                         "executionSuccessful": not errors,
-                        "toolExecutionNotifications": [notification(e) for e in errors],
+                        "toolExecutionNotifications": [notification(e) for e in errors]
+                        + [warning_notification(w) for w in sorted_warnings(result)],
                     }
                 ],
-                "results": [result_object(f, rule_index) for f in sorted_findings(result)],
+                "results": [result_object(f, rule_index) for f in sorted_with_suppressed(result)],
             }
         ],
     }

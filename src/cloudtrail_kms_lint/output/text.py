@@ -16,7 +16,10 @@ Findings are grouped under a header line per file and wrapped to fit an
     1 error in 2 files (1 input error).
 
 With ``verbose`` each finding also shows its trace (``via:``) and related
-locations (``see:``). ANSI colours only when ``color`` is true. Tokens that
+locations (``see:``). Scan warnings (a suppression without a reason, ...) are
+listed under their file like input errors. Suppressed findings are counted in
+the summary line and shown only with ``show_suppressed``, marked
+``suppressed`` and followed by the kind and reason of the suppression. ANSI colours only when ``color`` is true. Tokens that
 cannot be broken (a long path, an ARN) may make a line longer than 80 columns.
 """
 
@@ -28,8 +31,8 @@ from typing import Optional
 
 from .. import catalogue
 from ..model import Finding
-from ..report import InputError, ScanResult
-from .json_format import sorted_errors, sorted_findings
+from ..report import InputError, ScanResult, ScanWarning
+from .json_format import sorted_errors, sorted_findings, sorted_suppressed, sorted_warnings
 
 WIDTH = 80
 
@@ -37,6 +40,7 @@ RESET = "\x1b[0m"
 BOLD = "\x1b[1m"
 RED = "\x1b[31m"
 YELLOW = "\x1b[33m"
+DIM = "\x1b[2m"
 
 _LEVEL_STYLE = {catalogue.ERROR: RED, catalogue.WARNING: YELLOW}
 
@@ -119,8 +123,14 @@ def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
         ("  ", level, style(level, _LEVEL_STYLE.get(f.level))),
         ("  ", _clean(f.resource), _clean(f.resource)),
     ]
+    if f.suppressed is not None:
+        header.append(("  ", "[suppressed]", style("[suppressed]", DIM)))
     lines = _wrap_tokens(header, "  ", "    ")
     lines += _wrap(f.message, "    ", "    ")
+    if f.suppressed is not None:
+        reason = f.suppressed.reason or "(no reason given)"
+        lines += _wrap(f"{f.suppressed.kind}: {reason}", "    suppressed: ", "                ")
+        return lines
     if verbose:
         for step in f.trace:
             where = f" ({_where(step.location.file, step.location.line)})" if step.location else ""
@@ -135,10 +145,10 @@ def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
     return lines
 
 
-def _error_lines(e: InputError, style: _Style) -> list[str]:
+def _error_lines(e: InputError | ScanWarning, style: _Style, label: str = "error") -> list[str]:
     tokens = [
         ("", _where(e.file, e.line), _where(e.file, e.line)),
-        ("  ", "error", style("error", RED)),
+        ("  ", label, style(label, RED if label == "error" else YELLOW)),
     ]
     first, _, rest = _clean(e.message, keep_newlines=True).partition("\n")
     sep = "  "
@@ -169,22 +179,35 @@ def summary_line(result: ScanResult, style: _Style) -> str:
     if others:
         parts.append(_plural(others, "other finding"))
     head = f"{', '.join(parts)} in {files}" if parts else f"No findings in {files}"
+    extra = []
     if result.errors:
-        head += f" ({style(_plural(len(result.errors), 'input error'), RED)})"
+        extra.append(style(_plural(len(result.errors), "input error"), RED))
+    if result.suppressed:
+        extra.append(f"{len(result.suppressed)} suppressed")
+    if result.warnings:
+        extra.append(style(_plural(len(result.warnings), "suppression warning"), YELLOW))
+    if extra:
+        head += f" ({', '.join(extra)})"
     return head + "."
 
 
-def render(result: ScanResult, *, color: bool = False, verbose: bool = False) -> str:
+def render(result: ScanResult, *, color: bool = False, verbose: bool = False, show_suppressed: bool = False) -> str:
     style = _Style(color)
     findings = sorted_findings(result)
+    if show_suppressed:
+        findings = sorted(findings + sorted_suppressed(result), key=lambda f: f.sort_key())
     errors = sorted_errors(result)
-    files = sorted({f.file for f in findings} | {e.file for e in errors})
+    warnings = sorted_warnings(result)
+    files = sorted({f.file for f in findings} | {e.file for e in errors} | {w.file for w in warnings})
     blocks: list[list[str]] = []
     for file in files:
         block = [style(_clean(file), BOLD)]
         for e in errors:
             if e.file == file:
                 block += _error_lines(e, style)
+        for w in warnings:
+            if w.file == file:
+                block += _error_lines(w, style, "warning")
         first = True
         for f in findings:
             if f.file == file:
