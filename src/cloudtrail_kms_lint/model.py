@@ -38,6 +38,8 @@ class Subject:
     partition: Text = ""
     region: Text = ""
     account: Text = ""
+    # the accounts the trail may be in when ``account`` is not resolved (configuration "accounts")
+    accounts: tuple = ()
 
     def arn(self) -> Text:
         from .values import make_text

@@ -92,6 +92,9 @@ class Request:
     absent_notes: dict[str, str] = field(default_factory=dict)
     env: dict[str, Text] = field(default_factory=dict)  # the trail's partition/region/account
     description: str = ""
+    # Values an unresolved partition/region/account may take (the configuration's "accounts"):
+    # when given, they replace "any literal the policy names".
+    candidates: dict[str, list[str]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- decisions
@@ -273,6 +276,11 @@ def _candidate_envs(document: Any, request: Request) -> list[dict[str, str]]:
         own = request.env.get(kind)
         if isinstance(own, str) and own:
             per_kind.append([own])
+        elif request.candidates.get(kind):
+            # configured values, plus FRESH as a placeholder that the loop below never drops
+            per_kind.append(sorted(request.candidates[kind])[: _MAX_CANDIDATES - 1] + [FRESH[kind]])
+            if len(per_kind[-1]) > 1:
+                per_kind[-1] = per_kind[-1][:-1]
         else:
             per_kind.append(sorted(literals[kind])[: _MAX_CANDIDATES - 1] + [FRESH[kind]])
     while _product(len(c) for c in per_kind) > _MAX_ENVS:

@@ -71,7 +71,7 @@ def scan(options: ScanOptions) -> ScanResult:
             continue
         if path.endswith(".json") and _PLAN_HINT.search(data[:4096]) and b"planned_values" in data:
             result.files_scanned += 1
-            _scan_plan(path, display, data, result)
+            _scan_plan(path, display, data, result, options)
             continue
         if not _CFN_HINT.search(data):
             continue
@@ -142,7 +142,7 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
         errors: list = []
         var_values = root_var_values(root, options.var_files, options.variables, display_path, errors)
         try:
-            findings = analyse_root(project, root, var_values)
+            findings = analyse_root(project, root, var_values, tuple(options.accounts))
         except RecursionError:
             result.errors.append(InputError(display_path(root), None, "the module is nested too deeply to analyse; it was not verified"))
             continue
@@ -179,7 +179,7 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
     if inline is not None:
         inline.add_cloudformation(display, template)
     try:
-        findings = analyse_template(template, display, parameters=options.parameters)
+        findings = analyse_template(template, display, parameters=options.parameters, accounts=tuple(options.accounts))
     except RecursionError:
         result.errors.append(InputError(display, None, "the template is nested too deeply to analyse; it was not verified"))
         return
@@ -187,7 +187,7 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
     result.findings.extend(findings)
 
 
-def _scan_plan(path: str, display: str, data: bytes, result: ScanResult) -> None:
+def _scan_plan(path: str, display: str, data: bytes, result: ScanResult, options: ScanOptions) -> None:
     """A plan from `terraform show -json`: findings point at the .tf files next to it when they are there."""
     import json
 
@@ -232,6 +232,6 @@ def _scan_plan(path: str, display: str, data: bytes, result: ScanResult) -> None
         except Exception:  # noqa: BLE001 - no parser or unreadable configuration: the plan's unknown stands
             return None
 
-    findings = analyse_plan(plan, path, display_path, locate, hcl_policy)
+    findings = analyse_plan(plan, path, display_path, locate, hcl_policy, tuple(options.accounts))
     result.resources_checked += len({f.resource for f in findings})
     result.findings.extend(findings)

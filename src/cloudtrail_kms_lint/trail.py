@@ -104,6 +104,10 @@ def _env(subject: Subject) -> dict[str, Text]:
     return {"partition": subject.partition, "region": subject.region, "account": subject.account}
 
 
+def _candidates(subject: Subject) -> dict[str, list[str]]:
+    return {"account": list(subject.accounts)} if subject.accounts else {}
+
+
 def _account(subject: Subject) -> Text:
     return subject.account or Symbol("account", "account")
 
@@ -140,6 +144,7 @@ def cloudtrail_request(subject: Subject, action: str, *, encryption_context: boo
         absent_notes=notes,
         env=_env(subject),
         description=f"{CLOUDTRAIL_SERVICE} {action}",
+        candidates=_candidates(subject),
     )
 
 
@@ -162,6 +167,7 @@ def reader_request(subject: Subject, principal: Principal) -> Request:
         absent=("aws:sourcearn", "aws:sourceaccount", "aws:principalservicename", "kms:encryptioncontext:*"),
         env=_env(subject),
         description=f"{render(principal.name)} kms:Decrypt",
+        candidates=_candidates(subject),
     )
 
 

@@ -71,7 +71,9 @@ def _key_node(mapping: Any, name: str) -> Any:
 
 
 class _Analyser:
-    def __init__(self, template: dict, file: str, parameters: Optional[dict], locator: Locator):
+    def __init__(self, template: dict, file: str, parameters: Optional[dict], locator: Locator,
+                 accounts: tuple = ()):
+        self.accounts = tuple(accounts)
         self.template = template
         self.file = file
         self.locator = locator
@@ -110,6 +112,7 @@ class _Analyser:
             partition=PSEUDO["AWS::Partition"],
             region=PSEUDO["AWS::Region"],
             account=PSEUDO["AWS::AccountId"],
+            accounts=self.accounts,
         )
 
     # ------------------------------------------------------------ key resolution
@@ -395,11 +398,12 @@ def analyse_template(
     *,
     parameters: Optional[dict[str, str]] = None,
     locator: Locator = locate,
+    accounts: tuple = (),
 ) -> list[Finding]:
     """Every finding for every trail and event data store in the template."""
     if not isinstance(template, dict):
         return []
-    a = _Analyser(template, file, parameters, locator)
+    a = _Analyser(template, file, parameters, locator, accounts)
     findings: list[Finding] = []
     for logical, rtype in a.subjects():
         findings.extend(analyse_resource_with(a, logical, rtype))

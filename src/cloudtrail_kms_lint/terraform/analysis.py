@@ -56,8 +56,9 @@ def _loc(attr_or_block: Any) -> Optional[Location]:
 
 
 class Analyser:
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, accounts: tuple = ()):
         self.project = project
+        self.accounts = tuple(accounts)
 
     # ------------------------------------------------------------ subjects
 
@@ -82,7 +83,7 @@ class Analyser:
             name = n if is_text(n) and n != "" else Symbol(f"{address}.name", "opaque", f"the name of {address} is not known")
         subject = Subject(kind=kind, resource=address, resource_type=block.labels[0],
                           location=Location(location.file, location.line, location.column),
-                          name=name, partition=PARTITION, region=REGION, account=ACCOUNT)
+                          name=name, partition=PARTITION, region=REGION, account=ACCOUNT, accounts=self.accounts)
         resolutions = self.resolve(inst, block, attr, scope, address)
         findings = analyse(subject, resolutions)
         broken = [e for e in inst.mdir.errors]
@@ -271,7 +272,7 @@ def _document(value: Any, what: str) -> Any:
     return Symbol(what, "opaque", f"{what} is not a JSON object")
 
 
-def analyse_root(project: Project, root_dir: str, var_values: dict) -> list[Finding]:
+def analyse_root(project: Project, root_dir: str, var_values: dict, accounts: tuple = ()) -> list[Finding]:
     mdir = project.module_dir(root_dir)
     inst = ModuleInstance(project, mdir, mdir.path, "", var_values)
-    return Analyser(project).analyse_instance(inst)
+    return Analyser(project, accounts).analyse_instance(inst)

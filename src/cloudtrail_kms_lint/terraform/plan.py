@@ -82,7 +82,8 @@ class _ConfigModule:
 
 class PlanAnalyser:
     def __init__(self, plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable,
-                 hcl_policy: Optional[Callable] = None):
+                 hcl_policy: Optional[Callable] = None, accounts: tuple = ()):
+        self.accounts = tuple(accounts)
         self.plan = plan
         self.plan_file = plan_file
         self.plan_dir = os.path.dirname(os.path.abspath(plan_file))
@@ -153,7 +154,8 @@ class PlanAnalyser:
             location = attr_loc or block_loc or location
         name: Any = values.get("name") if isinstance(values.get("name"), str) else Symbol(f"{address}.name", "opaque", "the trail name is known only after apply")
         subject = Subject(kind=kind, resource=address, resource_type=r["type"], location=location, name=name if kind == TRAIL else "",
-                          partition=self.env["partition"], region=self.env["region"], account=self.env["account"])
+                          partition=self.env["partition"], region=self.env["region"], account=self.env["account"],
+                          accounts=self.accounts)
         trace = [TraceStep(f"{address}.kms_key_id (plan)", location)]
         resolution = self.resolve_attr(address, "kms_key_id", mod, conf, trace, set())
         return analyse(subject, [resolution])
@@ -314,5 +316,5 @@ def _strip_index(address: str) -> str:
 
 
 def analyse_plan(plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable,
-                 hcl_policy: Optional[Callable] = None) -> list[Finding]:
-    return PlanAnalyser(plan, plan_file, display, locate, hcl_policy).findings()
+                 hcl_policy: Optional[Callable] = None, accounts: tuple = ()) -> list[Finding]:
+    return PlanAnalyser(plan, plan_file, display, locate, hcl_policy, accounts).findings()
