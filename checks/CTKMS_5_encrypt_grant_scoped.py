@@ -1,7 +1,8 @@
-"""CKV_CTKMS_5 (CTKMS005): see docs/rules.md#ctkms005. Loaded by checkov from --external-checks-dir."""
+"""CKV_CTKMS_5 (CTKMS005): see docs/rules.md#ctkms005. Loaded by checkov from --external-checks-dir;
+one check object per framework family (CloudFormation; Terraform and terraform_plan), same id."""
 
 try:
-    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck
+    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck, TerraformCheck
 except ModuleNotFoundError as _missing:  # a clone used without pip install: the package is in ../src
     if _missing.name != "cloudtrail_kms_lint":
         raise
@@ -9,13 +10,20 @@ except ModuleNotFoundError as _missing:  # a clone used without pip install: the
     import sys
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
-    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck
+    from cloudtrail_kms_lint.checkov_support import CloudFormationCheck, TerraformCheck
 
 
 class EncryptGrantScoped(CloudFormationCheck):
-    """CTKMS005: the catalogue entry gives id, name, guideline and severity."""
+    """CTKMS005 for CloudFormation: the catalogue entry gives id, name, guideline and severity."""
+
+    rule_id = "CTKMS005"
+
+
+class EncryptGrantScopedTerraform(TerraformCheck):
+    """CTKMS005 for Terraform and terraform_plan (checkov's graph), same id."""
 
     rule_id = "CTKMS005"
 
 
 check = EncryptGrantScoped()
+terraform_check = EncryptGrantScopedTerraform()

@@ -1,4 +1,8 @@
-"""The checkov glue: one base class for the checks in ``checks/``.
+"""The checkov glue: the base classes of the checks in ``checks/``.
+
+Each check file defines two checks with the same id: a :class:`CloudFormationCheck`
+(below) and a :class:`TerraformCheck` (``checkov_terraform``: checkov's Terraform
+graph, for the ``terraform`` and ``terraform_plan`` frameworks).
 
 Imports checkov, so only the check files import this module (the core never
 does). Each check names one catalogue rule; its id (CKV_CTKMS_n), name,
@@ -47,6 +51,7 @@ from . import catalogue
 from .catalogue import EVENT_DATA_STORE, TRAIL
 from .cloudformation.analysis import KEY_PROPERTY, analyse_template
 from .cloudformation.intrinsics import EDS_TYPE, TRAIL_TYPE
+from .checkov_terraform.check import TerraformCheck  # noqa: F401 - the Terraform checks' base class
 from .model import Finding
 
 LOG = logging.getLogger(__name__)
