@@ -243,7 +243,7 @@ def test_unscoped_encrypt_is_005_naming_the_statement():
     del stmts[1]["Condition"]
     findings = run(stmts)
     assert rules(findings) == ["CTKMS005"]
-    assert "statement 'Allow CloudTrail to encrypt logs' (line 50)" in findings[0].message
+    assert findings[0].message.startswith("Statement 'Allow CloudTrail to encrypt logs' (line 50)")
 
 
 @pytest.mark.parametrize("condition", [

@@ -136,8 +136,9 @@ RULES: tuple[Rule, ...] = (
             "CreateTrail fails or, after a policy change, CloudTrail silently stops delivering logs."
         ),
         remediation=(
-            'Add a statement: Effect Allow, Principal {"Service": "cloudtrail.amazonaws.com"}, Action "kms:GenerateDataKey*", '
-            'Resource "*", Condition StringLike {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:ACCOUNT:trail/*"}.'
+            'Trails: allow Principal {"Service": "cloudtrail.amazonaws.com"} Action "kms:GenerateDataKey*" with Condition '
+            'StringLike {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:ACCOUNT:trail/*"}; event data '
+            'stores: allow it "kms:GenerateDataKey" and "kms:Decrypt" without aws:SourceArn/aws:SourceAccount conditions.'
         ),
         applies_to=(TRAIL, EVENT_DATA_STORE),
         mappings=_m(),

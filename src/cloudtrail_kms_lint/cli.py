@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lowest level that fails the scan (default: error, or the configuration's fail-on)")
     s.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     s.add_argument("--verbose", "-v", action="store_true", help="show how each key reference was followed")
+    s.add_argument("--show-fix", action="store_true",
+                   help="text format: show under each finding the statements to add or the change to make, "
+                        "written in the style of the file that holds the policy")
     s.add_argument("--debug", action="store_true", help="show Python tracebacks")
     g = s.add_argument_group("configuration and suppressions", "see docs/configuration.md")
     where = g.add_mutually_exclusive_group()
@@ -102,10 +105,11 @@ def _cmd_scan(args) -> int:
     else:
         stream_tty = args.output is None and sys.stdout.isatty()
         color = stream_tty and "NO_COLOR" not in os.environ
-    if args.format == "text" and args.show_suppressed:
+    if args.format == "text" and (args.show_suppressed or args.show_fix):
         from .output import text as text_format
 
-        text = text_format.render(result, color=color, verbose=args.verbose, show_suppressed=True)
+        text = text_format.render(result, color=color, verbose=args.verbose, show_suppressed=args.show_suppressed,
+                                  show_fix=args.show_fix)
     else:
         text = render(result, args.format, color=color, verbose=args.verbose, tool_version=__version__)
     if args.output:

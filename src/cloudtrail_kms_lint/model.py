@@ -57,6 +57,29 @@ class Subject:
 
 
 @dataclass
+class PolicySource:
+    """How a key policy is written, so that a fix can be written the same way (see fixes.py).
+
+    ``style``: ``cfn-yaml`` | ``cfn-json`` | ``cfn-json-string`` (a KeyPolicy string, ``sub``
+    when inside Fn::Sub) | ``tf-policy-document`` | ``tf-jsonencode`` | ``tf-json-text``
+    (heredoc, ``file()``, ``templatefile()``); "" when not known (fixes are then plain JSON).
+    ``expressions`` maps ``account`` / ``partition`` to what gives them in that file
+    (``AWS::AccountId``, ``local.account_id``, a templatefile variable); ``declarations``
+    maps a kind the module does not declare to (expression, HCL declaration to add[, where:
+    "module" (default) or "templatefile", a variable to pass to templatefile()]).
+    """
+
+    style: str = ""
+    location: Optional[Location] = None  # where the statements are written (data block, jsonencode, KeyPolicy, file)
+    label: str = ""  # how to name that place: "local.key_policy", "data.aws_iam_policy_document.key", "policy.json"
+    expressions: dict = field(default_factory=dict)
+    declarations: dict = field(default_factory=dict)
+    interpolates: bool = True  # False: file() JSON or a plain KeyPolicy string (no ${...} substitution)
+    sub: bool = False  # cfn-json-string: the string is inside Fn::Sub
+    note: str = ""  # said with every fix written here ("the KeyPolicy is a string in a JSON template: ...")
+
+
+@dataclass
 class KeyPolicy:
     """A key policy document (JSON-like, may contain symbols) and where it is written."""
 
@@ -64,6 +87,7 @@ class KeyPolicy:
     location: Optional[Location] = None
     statement_locations: list = field(default_factory=list)  # Optional[Location] per statement
     is_default: bool = False  # no policy in the code: AWS applies the default key policy
+    source: Optional[PolicySource] = None  # how the policy is written (for fixes); None: not known
 
     def statement_location(self, index: int) -> Optional[Location]:
         if 0 <= index < len(self.statement_locations) and self.statement_locations[index]:
@@ -77,6 +101,8 @@ class Key:
     policy: Optional[KeyPolicy] = None  # None: no policy given, AWS's default key policy applies
     spec: Text = "SYMMETRIC_DEFAULT"
     location: Optional[Location] = None
+    # where a key policy would be added when the key has none (for fixes; location: the block to add it to)
+    policy_source: Optional[PolicySource] = None
 
 
 # kinds of KeyResolution

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import catalogue
+from . import catalogue, fixes
 from .catalogue import EVENT_DATA_STORE, TRAIL
 from .matching import t_or
 from .model import (
@@ -292,8 +292,8 @@ def _check_policy(b: _Builder, key: Key) -> None:
             b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {CLOUDTRAIL_SERVICE} {actions} for event data store "
                   f"{subject.resource}: {reasons}.",
                   _related_for(policy, idx, f"CloudTrail's {actions} is not allowed here"),
-                  fix=f"Add to the key policy of {key.name}: " + fix_statement("eds", subject)
-                  + " (no aws:SourceArn/aws:SourceAccount conditions: AWS does not support them for event data stores)")
+                  fix=fixes.grant_fix("eds", subject, key, policy, [
+                      cloudtrail_request(subject, a, encryption_context=False) for a in ("kms:GenerateDataKey", "kms:Decrypt")]))
         return
 
     # kms:DescribeKey
@@ -303,7 +303,8 @@ def _check_policy(b: _Builder, key: Key) -> None:
         why, idx = _explain_denied(policy, d, what)
         b.add("CTKMS003", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}.",
               _related_for(policy, idx, f"{what} is not allowed here"),
-              fix=f"Add to the key policy of {key.name}: " + fix_statement("describe", subject))
+              fix=fixes.grant_fix("describe", subject, key, policy, [
+                  cloudtrail_request(subject, "kms:DescribeKey", encryption_context=False)]))
     elif d.verdict == UNKNOWN:
         b.add("CTKMS007", _unknown_message(subject, key, d, what), _related_for(policy, [], "policy not verified"))
 
@@ -314,7 +315,8 @@ def _check_policy(b: _Builder, key: Key) -> None:
         why, idx = _explain_denied(policy, d, what)
         b.add("CTKMS004", f"{where[0].upper()}{where[1:]} does not allow {what}: {why}{_assumed(d)}.",
               _related_for(policy, idx, "CloudTrail's kms:GenerateDataKey* is not allowed here"),
-              fix=f"Add to the key policy of {key.name}: " + fix_statement("encrypt", subject))
+              fix=fixes.grant_fix("encrypt", subject, key, policy, [
+                  cloudtrail_request(subject, "kms:GenerateDataKey", encryption_context=True)]))
     elif d.verdict == UNKNOWN:
         b.add("CTKMS007", _unknown_message(subject, key, d, f"{CLOUDTRAIL_SERVICE} kms:GenerateDataKey*"),
               _related_for(policy, [], "policy not verified"))
@@ -322,39 +324,13 @@ def _check_policy(b: _Builder, key: Key) -> None:
         unscoped = [i for i in d.deciding if not _is_scoped(statements(doc)[i].raw)]
         if unscoped:
             labels = ", ".join(_stmt_label(policy, i) for i in unscoped)
-            b.add("CTKMS005", f"{labels} in {where} lets {CLOUDTRAIL_SERVICE} generate data keys for any trail in any account.",
+            b.add("CTKMS005", f"{labels[:1].upper()}{labels[1:]} in {where} lets {CLOUDTRAIL_SERVICE} generate data keys for any trail in any account.",
                   _related_for(policy, unscoped, "unscoped CloudTrail grant"),
-                  fix=f"Add to {labels}: \"Condition\": " + fix_condition(subject))
+                  fix=fixes.scope_fix(subject, key, policy, unscoped, [
+                      cloudtrail_request(subject, "kms:DescribeKey", encryption_context=False),
+                      cloudtrail_request(subject, "kms:GenerateDataKey", encryption_context=True)]))
 
     _check_readers(b, key, policy, where)
-
-
-def fix_condition(subject: Subject) -> str:
-    return (f'{{"StringLike": {{"{CTX_KEY_DISPLAY}": "arn:{_p(subject)}:cloudtrail:*:{_a(subject)}:trail/*"}}}}')
-
-
-def fix_statement(kind: str, subject: Subject) -> str:
-    """The statement to add, as JSON, with the file's own partition and account expressions."""
-    svc = f'"Principal": {{"Service": "{CLOUDTRAIL_SERVICE}"}}'
-    if kind == "describe":
-        return f'{{"Sid": "Allow CloudTrail to describe key", "Effect": "Allow", {svc}, "Action": "kms:DescribeKey", "Resource": "*"}}'
-    if kind == "encrypt":
-        return (f'{{"Sid": "Allow CloudTrail to encrypt logs", "Effect": "Allow", {svc}, "Action": "kms:GenerateDataKey*", '
-                f'"Resource": "*", "Condition": {fix_condition(subject)}}}')
-    if kind == "eds":
-        return (f'{{"Sid": "Allow CloudTrail to encrypt the event data store", "Effect": "Allow", {svc}, '
-                f'"Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}}')
-    reader = f"arn:{_p(subject)}:iam::{_a(subject)}:role/LOG_READER_ROLE"
-    return (f'{{"Sid": "Enable CloudTrail log decrypt permissions", "Effect": "Allow", "Principal": {{"AWS": "{reader}"}}, '
-            f'"Action": "kms:Decrypt", "Resource": "*", "Condition": {{"Null": {{"{CTX_KEY_DISPLAY}": "false"}}}}}}')
-
-
-def _p(subject: Subject) -> str:
-    return render(subject.partition) if subject.partition else "aws"
-
-
-def _a(subject: Subject) -> str:
-    return render(subject.account) if subject.account else "ACCOUNT"
 
 
 def _is_scoped(st: Any) -> bool:
@@ -404,6 +380,11 @@ def _reader_principals(subject: Subject, entries: list[tuple[str, Any]]) -> list
     return out
 
 
+def _reader_request_for(subject: Subject):
+    """For fixes: the reader request of an AWS principal value (an ARN, an account id)."""
+    return lambda value: reader_request(subject, Principal("aws", value, _principal_account(value, _account(subject))))
+
+
 def _principal_account(value: Text, default: Text) -> Text:
     if isinstance(value, str) and value.isdigit():
         return value
@@ -428,7 +409,7 @@ def _check_readers(b: _Builder, key: Key, policy: KeyPolicy, where: str) -> None
             b.add("CTKMS006", f"{_stmt_label(policy, s.index)} in {where} grants kms:Decrypt to everyone (Principal \"*\") "
                   f"with no condition.",
                   _related_for(policy, [s.index], "kms:Decrypt granted to everyone"),
-                  fix=f"Replace {_stmt_label(policy, s.index)} with a grant to your log readers: " + fix_statement("decrypt", subject))
+                  fix=fixes.reader_fix(subject, key, policy, _reader_request_for(subject), public=s.index))
             return
 
     candidates = []
@@ -479,7 +460,7 @@ def _check_readers(b: _Builder, key: Key, policy: KeyPolicy, where: str) -> None
     b.add("CTKMS006", f"{where[0].upper()}{where[1:]} has no scoped kms:Decrypt grant for log readers of trail "
           f"{subject.resource}: {detail}.",
           _related_for(policy, miss_idx, "log readers cannot decrypt"),
-          fix=f"Add to the key policy of {key.name}, naming your log readers: " + fix_statement("decrypt", subject))
+          fix=fixes.reader_fix(subject, key, policy, _reader_request_for(subject)))
 
 
 def _check_resolution(b: _Builder) -> None:

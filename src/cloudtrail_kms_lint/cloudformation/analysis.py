@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 from typing import Any, Callable, Optional
 
+from .. import fixes, limits
 from ..catalogue import EVENT_DATA_STORE, TRAIL
 from ..model import (
     AWS_MANAGED,
@@ -49,9 +51,10 @@ from .intrinsics import EDS_TYPE, NO_VALUE, PSEUDO, TRAIL_TYPE, Context, evaluat
 KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
 ALIAS_TYPE = "AWS::KMS::Alias"
 KEY_PROPERTY = {TRAIL_TYPE: "KMSKeyId", EDS_TYPE: "KmsKeyId"}
-MAX_CONDITIONS = 6  # 64 scenarios
+MAX_CONDITIONS = limits.DEFAULTS.max_conditions  # the default (64 scenarios); in force: limits.current().max_conditions
 
 Locator = Callable[[Any], Optional[tuple]]
+LOG = logging.getLogger(__name__)
 
 
 def locate(node: Any) -> Optional[tuple]:
@@ -163,9 +166,11 @@ class _Analyser:
                 results.append(r)
             if not discovered:
                 return results
-            if len(conds) > MAX_CONDITIONS:
-                names = ", ".join(conds)
-                return [KeyResolution(UNRESOLVED, detail=f"the key depends on more than {MAX_CONDITIONS} conditions ({names}); not every scenario was evaluated")]
+            max_conditions = limits.current().max_conditions
+            if len(conds) > max_conditions:
+                names = ", ".join(conds[:20]) + (", ..." if len(conds) > 20 else "")
+                return [KeyResolution(UNRESOLVED, detail=f"the key depends on more than {max_conditions} conditions ({names}; "
+                                                         "limit max-conditions); not every scenario was evaluated")]
 
     def classify(self, value: Any, reference: str, seen: set, trace: list) -> KeyResolution:
         if value is NO_VALUE:
@@ -243,10 +248,20 @@ class _Analyser:
         policy: Optional[KeyPolicy] = None
         if "KeyPolicy" in props:
             policy = self.key_policy(props, logical)
-            trace.append(TraceStep(f"KeyPolicy of {logical}", policy.location))
+            if policy is None:  # KeyPolicy: !Ref AWS::NoValue in this scenario: AWS's default policy
+                trace.append(TraceStep(f"KeyPolicy of {logical} is AWS::NoValue: AWS's default key policy applies", key_loc))
+            else:
+                trace.append(TraceStep(f"KeyPolicy of {logical}", policy.location))
         else:
             trace.append(TraceStep(f"{logical} has no KeyPolicy: AWS's default key policy applies", key_loc))
         key = Key(name=logical, policy=policy, spec=spec, location=key_loc)
+        # how the policy is written (or where it would be added), for fixes in the template's own style
+        if policy is not None:
+            policy.source = fixes.cloudformation_source(self.file, logical, props["KeyPolicy"], policy.location)
+        else:
+            res = self.ctx.resources.get(logical)
+            key.policy_source = fixes.cloudformation_create_source(
+                self.file, logical, self.loc(_key_node(res, "Properties")), key_loc)
         return KeyResolution(RESOLVED, key=key, trace=trace)
 
     def key_policy(self, props: dict, logical: str) -> KeyPolicy:
@@ -270,6 +285,11 @@ class _Analyser:
             locs = []
             for item in raw["Statement"]:
                 ev = evaluate(item, self.ctx)
+                if self.ctx.nodes > self.ctx.max_nodes:  # the size budget is spent: one reason, not one per statement
+                    return KeyPolicy(document=ev if isinstance(ev, Symbol) else Symbol(
+                        f"{logical}.KeyPolicy", "opaque", f"the KeyPolicy of {logical} is larger than "
+                                                          f"{self.ctx.max_nodes:,} nodes; not evaluated"),
+                        location=policy_loc)
                 if ev is NO_VALUE:
                     continue
                 stmts.append(ev)
@@ -388,8 +408,48 @@ def _describe_reference(raw: Any) -> str:
         short = str(fn).replace("Fn::", "!")
         return f"{short} ..."
     if isinstance(raw, str):
-        return f"'{raw}'"
-    return json.dumps(raw, default=str)[:80]
+        return f"'{raw}'" if len(raw) <= 200 else f"'{raw[:197]}...'"
+    return _short(raw, 80)
+
+
+def _short(value: Any, limit: int) -> str:
+    """Bounded JSON-like text of a value: at most ``limit`` characters, however large (or aliased) the value is."""
+    out: list[str] = []
+    size = 0
+    stack: list[tuple[bool, Any]] = [(False, value)]  # (is raw text, item)
+    while stack and size <= limit:
+        raw, v = stack.pop()
+        if raw:
+            piece = v
+        elif isinstance(v, dict):
+            items: list[tuple[bool, Any]] = [(True, "{")]
+            for i, (k, x) in enumerate(v.items()):
+                if i > limit:
+                    break
+                items += [(True, (", " if i else "") + json.dumps(str(k)[:limit]) + ": "), (False, x)]
+            items.append((True, "}"))
+            stack.extend(reversed(items))
+            continue
+        elif isinstance(v, (list, tuple)):
+            items = [(True, "[")]
+            for i, x in enumerate(v):
+                if i > limit:
+                    break
+                items += [(True, ", ")] if i else []
+                items.append((False, x))
+            items.append((True, "]"))
+            stack.extend(reversed(items))
+            continue
+        elif isinstance(v, bool) or v is None:
+            piece = json.dumps(v)
+        elif isinstance(v, (int, float)):
+            piece = str(v)[:limit]
+        else:
+            piece = json.dumps(str(v)[:limit])
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    return text if len(text) <= limit and not stack else text[:limit - 3] + "..."
 
 
 def analyse_template(
@@ -403,11 +463,39 @@ def analyse_template(
     """Every finding for every trail and event data store in the template."""
     if not isinstance(template, dict):
         return []
-    a = _Analyser(template, file, parameters, locator, accounts)
     findings: list[Finding] = []
-    for logical, rtype in a.subjects():
-        findings.extend(analyse_resource_with(a, logical, rtype))
+    with limits.budget("template"):
+        a = _Analyser(template, file, parameters, locator, accounts)
+        for logical, rtype in a.subjects():
+            findings.extend(_guarded(a, logical, rtype))
     return findings
+
+
+def _guarded(a: _Analyser, logical: str, rtype: str) -> list[Finding]:
+    """One resource's findings; a limit or a failure of the analysis is CTKMS007 for it, never a silent pass."""
+    try:
+        return analyse_resource_with(a, logical, rtype)
+    except limits.LimitExceeded as e:
+        why = str(e)
+    except RecursionError:
+        why = "the template is nested too deeply to analyse"
+    except Exception as e:  # noqa: BLE001 - a bug must not turn into a pass, nor stop the other resources
+        LOG.debug("cloudtrail-kms-lint: analysis of %s failed", logical, exc_info=True)
+        why = f"the analysis failed ({type(e).__name__}: {str(e)[:200]})"
+    return analyse(_fallback_subject(a, logical, rtype), [KeyResolution(UNRESOLVED, detail=why)])
+
+
+def _fallback_subject(a: _Analyser, logical: str, rtype: str) -> Subject:
+    try:
+        return a.subject(logical, rtype)
+    except Exception:  # noqa: BLE001 - the subject's name or location could not be evaluated either
+        pass
+    try:
+        location = a.loc(_key_node(a.ctx.properties(logical), KEY_PROPERTY[rtype]) or _key_node(a.ctx.resources, logical))
+    except Exception:  # noqa: BLE001
+        location = None
+    return Subject(kind=TRAIL if rtype == TRAIL_TYPE else EVENT_DATA_STORE, resource=logical, resource_type=rtype,
+                   location=location or Location(a.file, None))
 
 
 def analyse_resource_with(a: _Analyser, logical: str, rtype: str) -> list[Finding]:

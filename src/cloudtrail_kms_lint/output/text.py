@@ -16,7 +16,11 @@ Findings are grouped under a header line per file and wrapped to fit an
     1 error in 2 files (1 input error).
 
 With ``verbose`` each finding also shows its trace (``via:``) and related
-locations (``see:``). Scan warnings (a suppression without a reason, ...) are
+locations (``see:``). With ``show_fix`` a finding that has its own fix
+(``Finding.fix``, written in the style of the file, see ``fixes.py``) shows it
+after the catalogue's one-line ``fix:``, under ``edit:``: the prose wrapped,
+the code as written, indented 12 columns; a fix the same resource's previous
+finding already showed is not repeated. Scan warnings (a suppression without a reason, ...) are
 listed under their file like input errors. Suppressed findings are counted in
 the summary line and shown only with ``show_suppressed``, marked
 ``suppressed`` and followed by the kind and reason of the suppression. ANSI colours only when ``color`` is true. Tokens that
@@ -115,7 +119,25 @@ def _wrap_tokens(tokens: list[tuple[str, str, str]], first: str, rest: str) -> l
     return lines
 
 
-def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
+FIX_PROSE = "    edit: "
+FIX_CODE = " " * 12
+
+
+def _fix_lines(fix: str) -> list[str]:
+    """A finding's own fix (fixes.py): prose wrapped after ``edit:``, code lines as they are, indented."""
+    lines: list[str] = []
+    prefix = FIX_PROSE
+    for raw in _clean(fix, keep_newlines=True).splitlines():
+        if raw.startswith("    "):
+            lines.append((FIX_CODE + raw[4:]).rstrip())
+        elif raw.strip():
+            lines += _wrap(raw, prefix, " " * len(FIX_PROSE))
+            prefix = " " * len(FIX_PROSE)
+    return lines
+
+
+def _finding_lines(f: Finding, style: _Style, verbose: bool, show_fix: bool = False,
+                   same_fix_as: Optional[str] = None) -> list[str]:
     level = _clean(f.level)
     header = [
         ("", _where(f.file, f.line), _where(f.file, f.line)),
@@ -125,7 +147,8 @@ def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
     ]
     if f.suppressed is not None:
         header.append(("  ", "[suppressed]", style("[suppressed]", DIM)))
-    lines = _wrap_tokens(header, "  ", "    ")
+    # a header that does not fit continues deeper than the message, so that the resource is not read as its first word
+    lines = _wrap_tokens(header, "  ", "      ")
     lines += _wrap(f.message, "    ", "    ")
     if f.suppressed is not None:
         reason = f.suppressed.reason or "(no reason given)"
@@ -137,11 +160,14 @@ def _finding_lines(f: Finding, style: _Style, verbose: bool) -> list[str]:
             lines += _wrap(f"{step.text}{where}", "    via: ", "         ")
         for r in f.related:
             lines += _wrap(f"{r.message} ({_where(r.location.file, r.location.line)})", "    see: ", "         ")
-        if f.fix:
-            lines += _wrap(f.fix, "    add: ", "         ")
     rule = catalogue.BY_ID.get(f.rule)
     if rule is not None:
         lines += _wrap(rule.remediation, "    fix: ", "         ")
+    if show_fix and f.fix:
+        if same_fix_as:
+            lines += _wrap(f"the same as for {same_fix_as} above.", FIX_PROSE, " " * len(FIX_PROSE))
+        else:
+            lines += _fix_lines(f.fix)
     return lines
 
 
@@ -191,7 +217,8 @@ def summary_line(result: ScanResult, style: _Style) -> str:
     return head + "."
 
 
-def render(result: ScanResult, *, color: bool = False, verbose: bool = False, show_suppressed: bool = False) -> str:
+def render(result: ScanResult, *, color: bool = False, verbose: bool = False, show_suppressed: bool = False,
+           show_fix: bool = False) -> str:
     style = _Style(color)
     findings = sorted_findings(result)
     if show_suppressed:
@@ -209,11 +236,15 @@ def render(result: ScanResult, *, color: bool = False, verbose: bool = False, sh
             if w.file == file:
                 block += _error_lines(w, style, "warning")
         first = True
+        shown_fixes: dict = {}  # (resource, fix) -> the rule whose finding showed it
         for f in findings:
             if f.file == file:
                 if not first or len(block) > 1:
                     block.append("")
-                block += _finding_lines(f, style, verbose)
+                same = shown_fixes.get((f.resource, f.fix)) if f.fix and f.suppressed is None else None
+                block += _finding_lines(f, style, verbose, show_fix, same)
+                if f.fix and f.suppressed is None:
+                    shown_fixes.setdefault((f.resource, f.fix), f.rule)
                 first = False
         blocks.append(block)
     out: list[str] = []

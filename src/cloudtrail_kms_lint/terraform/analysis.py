@@ -17,10 +17,14 @@ makes ``terraform plan`` fail: CTKMS002.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Optional
 
+from .. import limits
+from .. import fixes
 from ..catalogue import EVENT_DATA_STORE, TRAIL
+from ..report import InputError
 from ..model import (
     AWS_MANAGED,
     NO_KEY,
@@ -41,9 +45,10 @@ from .expressions import Scope, evaluate_traced
 from .functions import EvalError, JsonEncoded, decode_json_value
 from .module import REF_PREFIX, ModuleInstance, Project, Ref, _index_text
 
+LOG = logging.getLogger(__name__)
 TRAIL_TYPES = {"aws_cloudtrail": TRAIL, "aws_cloudtrail_event_data_store": EVENT_DATA_STORE}
 KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
-MAX_SCENARIOS = 32
+MAX_SCENARIOS = limits.DEFAULTS.max_scenarios  # the default; in force: limits.current().max_scenarios
 _KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 PARTITION = Symbol("data.aws_partition.current.partition", "partition", "the partition Terraform runs in")
@@ -66,12 +71,44 @@ class Analyser:
         findings: list[Finding] = []
         for rtype, kind in TRAIL_TYPES.items():
             for block in inst.mdir.of_type("resource", rtype):
-                for key, scope in inst.instances(block):
-                    findings.extend(self.analyse_trail(inst, block, kind, key, scope))
-        for _name, child in inst.children():
+                findings.extend(self._guarded(inst, block, kind))
+        for name, block in [(b.labels[0], b) for b in inst.mdir.blocks if b.type == "module" and len(b.labels) == 1]:
+            try:
+                child = inst.child(name)
+            except limits.LimitExceeded as e:
+                child = None
+                self._module_not_followed(inst, block, str(e))
             if isinstance(child, ModuleInstance):
                 findings.extend(self.analyse_instance(child))
         return findings
+
+    def _guarded(self, inst: ModuleInstance, block, kind: str) -> list[Finding]:
+        """A trail block's findings, every instance; a limit or a failure of the analysis is CTKMS007, never a pass."""
+        findings: list[Finding] = []
+        try:
+            for key, scope in inst.instances(block):
+                findings.extend(self.analyse_trail(inst, block, kind, key, scope))
+            return findings
+        except limits.LimitExceeded as e:
+            why = str(e)
+        except RecursionError:
+            why = "the module is nested too deeply to analyse"
+        except Exception as e:  # noqa: BLE001 - a bug must not turn into a pass, nor stop the other trails
+            LOG.debug("cloudtrail-kms-lint: analysis of %s failed", block.address, exc_info=True)
+            why = f"the analysis failed ({type(e).__name__}: {str(e)[:200]})"
+        address = f"{inst.prefix}{block.address}"
+        if findings:  # some instances were analysed: say that the others were not
+            why += "; other instances of the resource were not analysed"
+        attr = block.attribute("kms_key_id")
+        location = attr.location if attr is not None else block.location
+        subject = Subject(kind=kind, resource=address, resource_type=block.labels[0],
+                          location=Location(location.file, location.line, location.column),
+                          partition=PARTITION, region=REGION, account=ACCOUNT, accounts=self.accounts)
+        return findings + analyse(subject, [KeyResolution(UNRESOLVED, detail=why)])
+
+    def _module_not_followed(self, inst: ModuleInstance, block, why: str) -> None:
+        inst.mdir.errors.append(InputError(block.location.file, block.location.line,
+                                           f"{inst.prefix}{block.address} was not analysed: {why}"))
 
     def analyse_trail(self, inst: ModuleInstance, block, kind: str, key: Any, scope: Scope) -> list[Finding]:
         address = f"{inst.prefix}{block.address}{_index_text(key)}"
@@ -114,10 +151,11 @@ class Analyser:
         # Unknown conditionals: evaluate each branch as a scenario ("when <cond> is true/false").
         pending: list[tuple[Any, str]] = [(value, "")]
         out: list[KeyResolution] = []
+        max_scenarios = limits.current().max_scenarios
         while pending:
             v, scenario = pending.pop(0)
             choice = self.project.choices.get(v) if isinstance(v, Symbol) else None
-            if choice is not None and len(out) + len(pending) < MAX_SCENARIOS:
+            if choice is not None and len(out) + len(pending) < max_scenarios:
                 cond, a, b = choice
                 pre = f"{scenario} and " if scenario else "when "
                 pending.append((a, f"{pre}{cond} is true"))
@@ -227,8 +265,10 @@ class Analyser:
         if not isinstance(spec, str):
             spec = "SYMMETRIC_DEFAULT"
         policy = self.key_policy(inst, block, ref, trace)
-        return KeyResolution(RESOLVED, key=Key(name=ref.address, policy=policy,
-                                               spec=spec, location=block.location), trace=trace)
+        key = Key(name=ref.address, policy=policy, spec=spec, location=block.location)
+        if policy is None:  # where a policy would be added, for fixes
+            key.policy_source = fixes.terraform_create_source(inst.mdir, block, ref.address)
+        return KeyResolution(RESOLVED, key=key, trace=trace)
 
     def key_policy(self, inst: ModuleInstance, block, ref: Ref, trace: list) -> Optional[KeyPolicy]:
         a = block.attribute("policy")
@@ -257,7 +297,8 @@ class Analyser:
                 if loc is None and origin is not None and origin[0] is st:
                     loc = origin[1]
                 locations.append(Location(loc.file, loc.line) if loc else None)
-        return KeyPolicy(document=doc, location=Location(a.location.file, a.location.line), statement_locations=locations)
+        return KeyPolicy(document=doc, location=Location(a.location.file, a.location.line), statement_locations=locations,
+                         source=fixes.terraform_source(inst.mdir, a, f"{inst.prefix}{owner.address}", self.project.display))
 
 
 def _document(value: Any, what: str) -> Any:
@@ -273,6 +314,24 @@ def _document(value: Any, what: str) -> Any:
 
 
 def analyse_root(project: Project, root_dir: str, var_values: dict, accounts: tuple = ()) -> list[Finding]:
-    mdir = project.module_dir(root_dir)
-    inst = ModuleInstance(project, mdir, mdir.path, "", var_values)
-    return Analyser(project, accounts).analyse_instance(inst)
+    """Findings for every trail of a root module and the modules it calls. Never raises (but ParserMissing):
+    a limit or a failure that stops the analysis of a trail is CTKMS007 for it; one outside any trail is
+    an error of the root module's directory (``project.module_dir(root_dir).errors``)."""
+    from ..cloudformation.loader import ParserMissing
+
+    with limits.budget("module"):
+        mdir = project.module_dir(root_dir)
+        try:
+            inst = ModuleInstance(project, mdir, mdir.path, "", var_values)
+            return Analyser(project, accounts).analyse_instance(inst)
+        except ParserMissing:
+            raise
+        except limits.LimitExceeded as e:
+            why = str(e)
+        except RecursionError:
+            why = "the module is nested too deeply to analyse"
+        except Exception as e:  # noqa: BLE001 - reported, never a traceback nor a silent pass
+            LOG.debug("cloudtrail-kms-lint: analysis of %s failed", root_dir, exc_info=True)
+            why = f"the analysis failed ({type(e).__name__}: {str(e)[:200]})"
+    mdir.errors.append(InputError(project.display(mdir.path), None, f"the module was not analysed: {why}"))
+    return []
