@@ -111,7 +111,7 @@ def test_missing_cloudformation_parser_names_the_extra(monkeypatch, capsys):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "cfnlint", None)
     monkeypatch.setitem(sys.modules, "cfnlint.decode", None)
-    code, out, err = run(capsys, "scan", str(BAD))
+    code, out, err = run(capsys, "scan", "--no-cache", str(BAD))
     assert code == 2
     assert "pip install 'cloudtrail-kms-lint[cloudformation]'" in err
     assert "Traceback" not in err
@@ -148,7 +148,7 @@ def test_missing_terraform_parser_names_the_extra(tmp_path, monkeypatch, capsys)
 
     if hasattr(tfparse, "_cached_tree"):
         tfparse._cached_tree.cache_clear()
-    code, out, err = run(capsys, "scan", str(tmp_path))
+    code, out, err = run(capsys, "scan", "--no-cache", str(tmp_path))
     assert code == 2
     assert "pip install 'cloudtrail-kms-lint[terraform]'" in err
     assert "Traceback" not in err

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ignore cloudtrail-kms-lint:ignore comments and Metadata (for CI that must not trust "
                         "the code under review)")
     g.add_argument("--show-suppressed", action="store_true", help="text format: also show suppressed findings, marked")
+    s.add_argument("--no-cache", action="store_true", help="do not read or write the analysis cache")
+    s.add_argument("--cache-dir", metavar="DIR",
+                   help="where the analysis cache lives (default: $XDG_CACHE_HOME/cloudtrail-kms-lint)")
 
     e = sub.add_parser("explain", help="print a rule's documentation")
     e.add_argument("rule", help="CTKMS004, CKV_CTKMS_4 or E9104")
@@ -161,6 +164,8 @@ def _scan_options(args, paths: list[str]):
         inline_suppressions=not args.no_inline_suppressions,
         baseline=Baseline.load(args.baseline) if args.baseline else None,
         accounts=list(cfg.accounts),
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
     )
     strict = args.strict if args.strict is not None else bool(cfg.strict)
     fail_on = args.fail_on or cfg.fail_on or catalogue.ERROR

@@ -39,6 +39,9 @@ class ScanOptions:
     # AWS account ids the trails live in / a key policy may name (from the configuration's "accounts").
     # Exposed for the analysis; not yet used by the evaluator.
     accounts: list[str] = field(default_factory=list)
+    # the content-addressed cache of analysis results (cache.py); None: the default directory
+    cache_dir: Optional[str] = None
+    use_cache: bool = True
 
 
 def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[bytes]:
@@ -57,8 +60,11 @@ def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[b
 def scan(options: ScanOptions) -> ScanResult:
     from .suppressions import InlineSuppressions, apply
 
+    from .cache import Cache
+
     result = ScanResult()
     inline = InlineSuppressions() if options.inline_suppressions else None
+    cache = Cache(options.cache_dir, enabled=options.use_cache)
     for p in options.paths:
         if not os.path.exists(p):
             result.errors.append(InputError(display_path(p), None, "no such file or directory"))
@@ -78,8 +84,9 @@ def scan(options: ScanOptions) -> ScanResult:
         result.files_scanned += 1
         if not _CLOUDTRAIL_HINT.search(data):
             continue  # a template without CloudTrail resources has nothing to check
-        _scan_cloudformation(path, display, options, result, inline)
-    _scan_terraform(options, result, inline)
+        _scan_cloudformation(path, display, options, result, inline, cache, data)
+    _scan_terraform(options, result, inline, cache)
+    cache.prune()
     apply(result, options, inline)
     result.sort()
     return result
@@ -90,7 +97,7 @@ _SUPPRESSION_MARKER = b"cloudtrail-kms-lint:ignore"
 _LOCAL_SOURCE = re.compile(rb'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
 
 
-def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None) -> None:
+def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None, cache: Any = None) -> None:
     """Each directory of .tf files is a module; the ones no scanned module calls are roots."""
     dirs: dict[str, list[str]] = {}
     for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS):
@@ -136,8 +143,27 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
     from .terraform.analysis import analyse_root
     from .terraform.module import Project, root_var_values
 
+    from .cache import file_digest
+
     for root in roots:
         scan_root = _scan_root_for(root, options.paths)
+        # The entry is looked up by the root's own files and options; it holds every file the
+        # analysis read (called modules, policy files) and is used only if none changed.
+        own = [os.path.join(root, n) for n in sorted(os.listdir(root)) if n.endswith((".tf", ".tfvars"))]
+        own += [os.path.abspath(v) for v in options.var_files]
+        key = None
+        if cache is not None:
+            key = cache.key("terraform-root", {"root": root, "scan_root": scan_root, "cwd": os.getcwd(),
+                                               "vars": options.variables, "var_files": options.var_files,
+                                               "accounts": options.accounts},
+                            [(p, file_digest(p)) for p in own])
+            hit = cache.get(key)
+            if hit is not None:
+                findings, errors = hit
+                _add_errors(result, errors)
+                result.resources_checked += len({f.resource for f in findings})
+                result.findings.extend(findings)
+                continue
         project = Project(scan_root, display_path)
         errors: list = []
         var_values = root_var_values(root, options.var_files, options.variables, display_path, errors)
@@ -146,13 +172,20 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
         except RecursionError:
             result.errors.append(InputError(display_path(root), None, "the module is nested too deeply to analyse; it was not verified"))
             continue
-        seen_errors = {(e.file, e.line, e.message) for e in result.errors}
-        for e in errors + [e for md in project._dirs.values() for e in md.errors]:
-            if (e.file, e.line, e.message) not in seen_errors:
-                seen_errors.add((e.file, e.line, e.message))
-                result.errors.append(e)
+        all_errors = errors + [e for md in project._dirs.values() for e in md.errors]
+        _add_errors(result, all_errors)
         result.resources_checked += len({f.resource for f in findings})
         result.findings.extend(findings)
+        if cache is not None and key is not None:
+            cache.put(key, findings, all_errors, set(own) | project.files_read)
+
+
+def _add_errors(result: ScanResult, errors: list) -> None:
+    seen_errors = {(e.file, e.line, e.message) for e in result.errors}
+    for e in errors:
+        if (e.file, e.line, e.message) not in seen_errors:
+            seen_errors.add((e.file, e.line, e.message))
+            result.errors.append(e)
 
 
 def _scan_root_for(directory: str, paths: list[str]) -> str:
@@ -166,15 +199,35 @@ def _scan_root_for(directory: str, paths: list[str]) -> str:
     return best
 
 
-def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: ScanResult, inline: Any = None) -> None:
+def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: ScanResult, inline: Any = None,
+                         cache: Any = None, data: Optional[bytes] = None) -> None:
+    import hashlib
+
     from .cloudformation.analysis import analyse_template, is_template
     from .cloudformation.loader import decode
+
+    # Cached by content; a template with our suppression Metadata is always decoded (the suppressions need it).
+    key = None
+    if cache is not None and data is not None and b"cloudtrail-kms-lint" not in data:
+        key = cache.key("cloudformation", {"file": display, "parameters": options.parameters,
+                                           "accounts": options.accounts}, [(display, hashlib.sha256(data).hexdigest())])
+        hit = cache.get(key)
+        if hit is not None:
+            findings, errors = hit
+            result.errors.extend(errors)
+            result.resources_checked += len({f.resource for f in findings})
+            result.findings.extend(findings)
+            return
 
     template, errors = decode(path, display)
     if errors:
         result.errors.extend(errors)
+        if key is not None:
+            cache.put(key, [], errors, [])
         return
     if not is_template(template):
+        if key is not None:
+            cache.put(key, [], [], [])
         return
     if inline is not None:
         inline.add_cloudformation(display, template)
@@ -185,6 +238,8 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
         return
     result.resources_checked += len({f.resource for f in findings}) if findings else 0
     result.findings.extend(findings)
+    if key is not None:
+        cache.put(key, findings, [], [])
 
 
 def _scan_plan(path: str, display: str, data: bytes, result: ScanResult, options: ScanOptions) -> None:

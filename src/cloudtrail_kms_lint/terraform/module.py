@@ -14,11 +14,15 @@ outputs are unknown, and say so.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .. import limits
 from ..model import Location
 from ..report import InputError
 from ..values import Symbol
@@ -27,7 +31,7 @@ from .functions import directory_reader
 from .parse import Block, Expression, ParsedFile, parse_file
 from .policy_document import as_attributes, render_document
 
-MAX_MODULE_DEPTH = 16
+MAX_MODULE_DEPTH = limits.DEFAULTS.max_module_depth  # the default; in force: limits.current().max_module_depth
 # Attributes a reference may read from a resource that are known only after apply.
 COMPUTED = ("arn", "id", "key_id", "name", "target_key_id", "target_key_arn", "policy", "json")
 REF_PREFIX = "tfref:"
@@ -94,6 +98,18 @@ class Project:
         self.choices: dict = {}
         self.origins: dict = {}
         self.instances: list = []  # every ModuleInstance created, in order
+        self.files_read: set = set()  # every file the analysis read (for the cache)
+
+    def reader(self, base_dir: str) -> Callable[[str], str]:
+        """file()/templatefile() reads, confined to the scanned root, recorded for the cache."""
+        read = directory_reader(base_dir, self.root)
+
+        def record(path: str) -> str:
+            text = read(path)
+            self.files_read.add(os.path.realpath(os.path.join(base_dir, os.path.expanduser(path))))
+            return text
+
+        return record
 
     def module_dir(self, path: str) -> ModuleDir:
         path = os.path.realpath(path)
@@ -107,6 +123,11 @@ class Project:
             names = []
         for n in names:
             full = os.path.join(path, n)
+            self.files_read.add(os.path.realpath(full))
+            refused = refuse_path(full, self.root)
+            if refused:
+                md.errors.append(InputError(self.display(full), None, refused))
+                continue
             pf: ParsedFile = parse_file(full, self.display(full))
             md.files.append(pf)
             md.errors.extend(pf.errors)
@@ -159,7 +180,7 @@ class ModuleInstance:
             var_values or {},
             resources=self._resource,
             modules=self._module_output,
-            read_file=directory_reader(root_dir, project.root),
+            read_file=project.reader(root_dir),
             path_module="." if rel == "." else rel.replace(os.sep, "/"),
             path_root=".",
         )
@@ -273,8 +294,10 @@ class ModuleInstance:
         label = f"{self.prefix}module.{name}"
         if call is None:
             return Symbol(label, "opaque", f"{label} is not declared")
-        if self.depth >= MAX_MODULE_DEPTH:
-            return Symbol(label, "opaque", f"{label} is nested more than {MAX_MODULE_DEPTH} modules deep; not followed")
+        max_depth = limits.current().max_module_depth
+        if self.depth >= max_depth:
+            return Symbol(label, "opaque", f"{label} is nested more than {max_depth} modules deep "
+                                           f"(limit max-module-depth); not followed")
         source = self.attr(call, "source")
         if not isinstance(source, str):
             return Symbol(label, "opaque", f"the source of {label} is not known")
@@ -293,6 +316,9 @@ class ModuleInstance:
 
     def source_dir(self, name: str, source: str) -> Any:
         label = f"{self.prefix}module.{name}"
+        if os.path.isabs(source) or source.startswith(("~", "\\")) or re.match(r"[A-Za-z]:[\\/]", source):
+            return Symbol(label, "opaque", f"{label} source {source} is an absolute path; only paths inside the "
+                                           "scanned directory are read (not followed)")
         if source.startswith(("./", "../")):
             path = os.path.normpath(os.path.join(self.mdir.path, source))
             if not self.project.inside_root(path):
@@ -305,15 +331,16 @@ class ModuleInstance:
         key = f"{key}.{name}" if key else name
         manifest = os.path.join(self.root_dir, ".terraform", "modules", "modules.json")
         try:
-            with open(manifest, encoding="utf-8") as fh:
-                data = json.load(fh)
-            for m in data.get("Modules", []):
-                if m.get("Key") == key and isinstance(m.get("Dir"), str):
-                    path = os.path.normpath(os.path.join(self.root_dir, m["Dir"]))
-                    if self.project.inside_root(path) and os.path.isdir(path):
-                        return path
-        except (OSError, ValueError, AttributeError):
-            pass
+            if not refuse_path(manifest, self.project.root):
+                with open(manifest, "rb") as fh:
+                    data = json.loads(fh.read(limits.current().max_file_bytes).decode("utf-8"))
+                for m in data.get("Modules", []):
+                    if m.get("Key") == key and isinstance(m.get("Dir"), str):
+                        path = os.path.normpath(os.path.join(self.root_dir, m["Dir"]))
+                        if self.project.inside_root(path) and os.path.isdir(path):
+                            return path
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+            pass  # no usable manifest: the module is not downloaded
         return Symbol(label, "opaque", f"{label} ({source}) is a remote module that is not downloaded "
                                        f"(run terraform init to let the scan follow it)")
 
@@ -328,19 +355,62 @@ def root_var_values(root_dir: str, var_files: list[str], cli_vars: dict[str, str
     values: dict = {}
     candidates = []
     tfvars = os.path.join(root_dir, "terraform.tfvars")
-    if os.path.isfile(tfvars):
+    if os.path.lexists(tfvars):
         candidates.append(tfvars)
     try:
         autos = sorted(n for n in os.listdir(root_dir) if n.endswith(".auto.tfvars"))
     except OSError:
         autos = []
     candidates += [os.path.join(root_dir, n) for n in autos]
-    candidates += list(var_files)
+    # the files found in the module (not the ones the user named) come from the code under review:
+    # they must stay inside its repository
+    confine = _repository_of(root_dir)
     for path in candidates:
+        refused = refuse_path(path, confine)
+        if refused:
+            errors.append(InputError(display(path), None, refused))
+            continue
+        values.update(tfvars_values(path, display, errors))
+    for path in var_files:
         values.update(tfvars_values(path, display, errors))
     for name, raw in cli_vars.items():
         values[name] = raw  # -var values are strings (Terraform converts them to the declared type)
     return values
+
+
+def refuse_path(path: str, root: str) -> Optional[str]:
+    """Why the file at ``path`` must not be read (a symbolic link out of ``root``, a loop, not a regular
+    file), or None when it may be. A missing file is not refused here: reading it reports that."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            if getattr(e, "errno", None) == errno.ELOOP:
+                return "cannot read the file: it is a symbolic link loop"
+            return None
+        real = os.path.realpath(path)
+        top = os.path.realpath(root)
+        if not (real == top or real.startswith(top.rstrip(os.sep) + os.sep)):
+            return "not read: it is a symbolic link to a file outside the scanned directory"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return "not read: it is not a regular file"
+    return None
+
+
+def _repository_of(directory: str) -> str:
+    """The git work tree that holds ``directory`` (the directory itself when there is none)."""
+    d = os.path.realpath(directory)
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return os.path.realpath(directory)
+        d = parent
 
 
 __all__ = ["Project", "ModuleDir", "ModuleInstance", "Ref", "REF_PREFIX", "root_var_values", "Expression"]
