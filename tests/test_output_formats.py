@@ -315,7 +315,24 @@ def test_sarif_results():
                 "region": {"startLine": 40},
             },
             "message": {"text": "this statement's condition excludes the trail"},
-        }
+        },
+        # then the resolution trace: every step that has a location
+        {
+            "id": 2,
+            "physicalLocation": {
+                "artifactLocation": {"uri": "templates/trail.yaml", "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": 12},
+            },
+            "message": {"text": "via: KMSKeyId: !GetAtt LogKey.Arn"},
+        },
+        {
+            "id": 3,
+            "physicalLocation": {
+                "artifactLocation": {"uri": "templates/trail.yaml", "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": 28},
+            },
+            "message": {"text": "via: LogKey is an AWS::KMS::Key"},
+        },
     ]
     # Windows separators become '/'
     assert by_rule["CTKMS001"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "modules/audit/main.tf"

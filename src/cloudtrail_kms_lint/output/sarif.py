@@ -145,14 +145,18 @@ def result_object(f: Finding, rule_index: dict[str, int]) -> dict:
     out["level"] = _LEVELS.get(f.level, "warning")
     out["message"] = {"text": f.message}
     out["locations"] = [{"physicalLocation": physical_location(f.file, f.line)}]
-    if f.related:
+    # Related locations: the key policy statements that decided, then each step of the
+    # resolution trace that has a location (the chain from the trail to the verdict).
+    related = [(r.location, r.message) for r in f.related]
+    related += [(step.location, f"via: {step.text}") for step in f.trace if step.location is not None]
+    if related:
         out["relatedLocations"] = [
             {
                 "id": i,
-                "physicalLocation": physical_location(r.location.file, r.location.line),
-                "message": {"text": r.message},
+                "physicalLocation": physical_location(loc.file, loc.line),
+                "message": {"text": message},
             }
-            for i, r in enumerate(f.related, start=1)
+            for i, (loc, message) in enumerate(related, start=1)
         ]
     out["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(f)}
     props: dict[str, Any] = {"resource": f.resource, "resourceType": f.resource_type}
