@@ -59,10 +59,19 @@ def default_dir() -> str:
     return os.path.join(base, "cloudtrail-kms-lint")
 
 
+MAX_DIGEST_BYTES = 10 * 1024 * 1024
+
+
 def file_digest(path: str) -> Optional[str]:
+    """SHA-256 of a regular file's content; None for anything else (devices, FIFOs, missing, too large)."""
+    import stat
+
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_DIGEST_BYTES:
+            return None
         with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
+            return hashlib.sha256(fh.read(MAX_DIGEST_BYTES + 1)).hexdigest()
     except OSError:
         return None
 

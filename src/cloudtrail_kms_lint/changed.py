@@ -19,7 +19,8 @@ import os
 import re
 from typing import Iterable, Optional
 
-from .discovery import SKIP_DIRS
+from . import limits
+from .discovery import SKIP_DIRS, _refused
 
 _LOCAL_SOURCE = re.compile(r'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
 TF_FILES = (".tf", ".tfvars")
@@ -32,6 +33,8 @@ POLICY_FILES = (".json", ".tpl", ".tftpl")
 def _may_be_policy_file(path: str) -> bool:
     """A file a module may read with file()/templatefile(): JSON or a template, not a CloudFormation template or plan."""
     if not path.endswith(POLICY_FILES):
+        return False
+    if _refused(path, os.getcwd()) is not None:
         return False
     try:
         with open(path, "rb") as fh:
@@ -65,11 +68,15 @@ def _tf_texts(root: str) -> dict[str, list[str]]:
             count += 1
             if count > MAX_TF_FILES:
                 return out
+            full = os.path.join(dirpath, f)
+            if _refused(full, root) is not None:  # a link out of the repository, a FIFO: never read
+                continue
             try:
-                with open(os.path.join(dirpath, f), encoding="utf-8", errors="replace") as fh:
-                    out.setdefault(os.path.abspath(dirpath), []).append(fh.read())
+                with open(full, "rb") as fh:
+                    data = fh.read(limits.current().max_file_bytes)
             except OSError:
                 continue
+            out.setdefault(os.path.abspath(dirpath), []).append(data.decode("utf-8", "replace"))
     return out
 
 

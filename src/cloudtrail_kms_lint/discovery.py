@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator, Optional
+
+from . import limits
 
 CFN_EXTENSIONS = (".yaml", ".yml", ".json", ".template")
 TF_EXTENSIONS = (".tf",)
@@ -49,20 +53,83 @@ class Ignore:
 
 
 def load_gitignore(root: str, ignore: Ignore) -> None:
+    """The patterns of ``root/.gitignore`` (a regular file inside ``root``; at most
+    MAX_GITIGNORE_BYTES and MAX_GITIGNORE_PATTERNS are read)."""
     path = os.path.join(root, ".gitignore")
+    if _refused(path, root) is not None:
+        return
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                ignore.add(line.rstrip("\n"))
+        with open(path, "rb") as fh:
+            data = fh.read(limits.MAX_GITIGNORE_BYTES)
     except OSError:
-        pass
+        return
+    for line in data.decode("utf-8", "replace").splitlines()[: limits.MAX_GITIGNORE_PATTERNS]:
+        ignore.add(line)
 
 
-def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...]) -> Iterator[str]:
-    """Files under ``paths`` with one of ``extensions``; explicit file paths are always yielded."""
+def _inside(path: str, root: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _broken_link(path: str) -> Optional[str]:
+    """Why a symbolic link cannot be read (a loop, a target that does not exist), or None."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "cannot read the file: it is a symbolic link loop"
+        return "cannot read the file: it is a symbolic link to a file that does not exist"
+    return None
+
+
+def _refused(path: str, root: str) -> Optional[str]:
+    """Why the file at ``path`` is not read, or None: a symbolic link that leaves ``root``, loops or
+    points nowhere, or anything but a regular file (a FIFO would block the scan)."""
+    broken = _broken_link(path)
+    if broken is not None:
+        return broken
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # reading it says why
+    if os.path.islink(path) and not _inside(path, root):
+        return "not read: it is a symbolic link to a file outside the scanned directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "not read: it is not a regular file"
+    return None
+
+
+def _report(target: Optional[list], item: Any) -> None:
+    if target is not None and all((x.file, x.message) != (item.file, item.message) for x in target):
+        target.append(item)
+
+
+def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...],
+               errors: Optional[list] = None, warnings: Optional[list] = None) -> Iterator[str]:
+    """Files under ``paths`` with one of ``extensions``; explicit file paths are always yielded.
+
+    Nothing outside the scanned paths is read: a symbolic link whose target is
+    outside the directory being walked (for an explicit file: outside the
+    working directory) is not yielded, nor one that loops or points nowhere,
+    nor a file that is not a regular file. With ``errors`` (a list), each such
+    file is reported there as an InputError; with ``warnings``, a symbolic
+    link to a directory that is not followed (it points outside, or loops) as
+    a ScanWarning. Without them, links that loop or point nowhere are yielded
+    (reading them fails, and the caller reports that) and the others are
+    skipped silently: they are never read.
+    """
+    from .report import InputError, ScanWarning
+
     seen: set[str] = set()
     for start in paths:
         if os.path.isfile(start):
+            refused = _refused(start, os.getcwd())
+            if refused is not None and (errors is not None or _broken_link(start) is None):
+                _report(errors, InputError(display_path(start), None, refused))
+                continue
             real = os.path.realpath(start)
             if real not in seen:
                 seen.add(real)
@@ -74,13 +141,23 @@ def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...
         for e in excludes:
             ignore.add(e)
         load_gitignore(start, ignore)
-        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+        def unreadable(e: OSError) -> None:
+            _report(errors, InputError(display_path(e.filename or start), None,
+                                       f"cannot read the directory: {e.strerror or e}"))
+
+        for dirpath, dirnames, filenames in os.walk(start, onerror=unreadable, followlinks=False):
             rel_dir = os.path.relpath(dirpath, start)
             rel_dir = "" if rel_dir == "." else rel_dir
             keep = []
             for d in sorted(dirnames):
                 rel = os.path.join(rel_dir, d) if rel_dir else d
                 if d in SKIP_DIRS or ignore.ignored(rel, True):
+                    continue
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):  # os.walk does not follow it; say why when it matters
+                    why = _directory_link(full, start)
+                    if why is not None:
+                        _report(warnings, ScanWarning(display_path(full), None, why))
                     continue
                 keep.append(d)
             dirnames[:] = keep
@@ -91,11 +168,34 @@ def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...
                 if ignore.ignored(rel, False):
                     continue
                 full = os.path.join(dirpath, f)
+                refused = _refused(full, start)
+                if refused is not None and (errors is not None or _broken_link(full) is None):
+                    _report(errors, InputError(display_path(full), None, refused))
+                    continue
                 real = os.path.realpath(full)
                 if real in seen:
                     continue
                 seen.add(real)
                 yield full
+
+
+def _directory_link(path: str, root: str) -> Optional[str]:
+    """Why a symbolic link to a directory is worth a warning (None: its target is scanned anyway)."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "not followed: it is a symbolic link loop"
+        return None  # a dangling link to nothing: nothing to scan
+    if not os.path.isdir(path):
+        return None
+    real = os.path.realpath(path)
+    parent = os.path.realpath(os.path.dirname(path))
+    if parent == real or parent.startswith(real.rstrip(os.sep) + os.sep):
+        return "not followed: it is a symbolic link loop (it points at a directory that contains it)"
+    if not _inside(path, root):
+        return "not followed: it is a symbolic link to a directory outside the scanned directory"
+    return None
 
 
 def display_path(path: str) -> str:

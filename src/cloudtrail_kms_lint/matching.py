@@ -14,9 +14,11 @@ Condition operators", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Optional
 
+from . import limits
 from .values import Part, Symbol, Text, make_text, parts_of, split_text
 
 Tri = Optional[bool]
@@ -73,6 +75,7 @@ def _match_tokens(pat: tuple, val: tuple) -> Tri:
     # row for i == n: pattern exhausted
     nxt[m] = True
     for i in range(n - 1, -1, -1):
+        limits.tick(m + 1)
         cur: list = [False] * (m + 1)
         tok = pat[i]
         for j in range(m, -1, -1):
@@ -114,9 +117,66 @@ def match(pattern: Text, value: Text, *, wildcards: bool, ignore_case: bool = Fa
         if wildcards and isinstance(pattern, str) and pattern and set(pattern) == {"*"}:
             return True
         return None
+    if isinstance(pattern, str) and isinstance(value, str):
+        return _match_plain(pattern, value, wildcards, ignore_case)
+    if _length(pattern) * (_length(value) + 1) > limits.MAX_MATCH_CELLS:
+        return None  # too long to compare with unknown values inside: not decided (never a guess)
     p = _tokens(parts_of(pattern), wildcards, ignore_case)
     v = _tokens(parts_of(value), False, ignore_case)
     return _match_tokens(p, v)
+
+
+def _length(text: Text) -> int:
+    return sum(len(p) if isinstance(p, str) else 1 for p in parts_of(text))
+
+
+def _fold(text: str) -> str:
+    return "".join(ch.lower() for ch in text)  # per character, as _tokens does
+
+
+@lru_cache(maxsize=4096)
+def _match_plain(pattern: str, value: str, wildcards: bool, fold: bool) -> bool:
+    """Literal texts (no unknown values): glob matching in linear time, whatever the length."""
+    if fold:
+        pattern, value = _fold(pattern), _fold(value)
+    if not wildcards or ("*" not in pattern and "?" not in pattern):
+        return pattern == value
+    segments = pattern.split("*")
+    if len(segments) == 1:
+        return len(pattern) == len(value) and _segment_at(pattern, value, 0)
+    first, last = segments[0], segments[-1]
+    if len(first) + len(last) > len(value):
+        return False
+    if not _segment_at(first, value, 0) or not _segment_at(last, value, len(value) - len(last)):
+        return False
+    pos, end = len(first), len(value) - len(last)
+    for seg in segments[1:-1]:
+        if not seg:
+            continue
+        limits.tick()
+        i = _segment_find(seg, value, pos, end)
+        if i < 0:
+            return False
+        pos = i + len(seg)  # the leftmost match leaves the most room for the rest: greedy is exact here
+    return True
+
+
+def _segment_at(seg: str, value: str, start: int) -> bool:
+    """Does ``seg`` (literals and ``?``) match ``value`` at ``start``?"""
+    if "?" not in seg:
+        return value.startswith(seg, start)
+    if start + len(seg) > len(value):
+        return False
+    return all(c == "?" or c == value[start + k] for k, c in enumerate(seg))
+
+
+def _segment_find(seg: str, value: str, start: int, end: int) -> int:
+    """Leftmost index >= start where ``seg`` matches, ending by ``end``; -1 if none."""
+    if "?" not in seg:
+        return value.find(seg, start, end)
+    rx = re.compile("".join("." if c == "?" else re.escape(c) for c in seg), re.DOTALL)
+    m = rx.search(value, start, end)
+    return m.start() if m else -1
 
 
 def arn_match(pattern: Text, value: Text) -> Tri:

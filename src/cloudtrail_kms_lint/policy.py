@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Optional
 
+from . import limits
 from .matching import Tri, arn_match, has_wildcard, match, t_and, t_not, t_or
 from .values import ENV_KINDS, Symbol, SymStr, Text, is_text, make_text, parts_of, render, split_text
 
@@ -637,6 +638,7 @@ def _decide(stmts: list[Statement], request: Request, env: dict[str, str]) -> De
     unknown_deny: list[tuple[int, str]] = []
     near: list[tuple[int, str]] = []
     for s in stmts:
+        limits.tick()
         st = s.raw
         if not isinstance(st, dict):
             continue

@@ -45,13 +45,22 @@ class ScanOptions:
 
 
 def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[bytes]:
+    import stat
+
     try:
-        size = os.path.getsize(path)
-        if size > limit:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a device, FIFO or socket behind a name: never read it
+            result.errors.append(InputError(display, None, "not a regular file; not scanned"))
+            return None
+        if st.st_size > limit:
             result.errors.append(InputError(display, None, f"file is larger than the {limit // (1024 * 1024)} MB limit; not scanned"))
             return None
         with open(path, "rb") as fh:
-            return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:  # grew while we read it
+            result.errors.append(InputError(display, None, f"file is larger than the {limit // (1024 * 1024)} MB limit; not scanned"))
+            return None
+        return data
     except OSError as e:
         result.errors.append(InputError(display, None, f"cannot read the file: {e.strerror or e}"))
         return None
@@ -149,10 +158,17 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
         scan_root = _scan_root_for(root, options.paths)
         # The entry is looked up by the root's own files and options; it holds every file the
         # analysis read (called modules, policy files) and is used only if none changed.
-        own = [os.path.join(root, n) for n in sorted(os.listdir(root)) if n.endswith((".tf", ".tfvars"))]
-        own += [os.path.abspath(v) for v in options.var_files]
         key = None
-        if cache is not None:
+        own: list[str] = []
+        if cache is not None and cache.enabled:
+            # only regular files inside the scanned root: never follow a link out of it, never read a device
+            real_root = os.path.realpath(scan_root)
+            for n in sorted(os.listdir(root)):
+                p = os.path.join(root, n)
+                real = os.path.realpath(p)
+                if n.endswith((".tf", ".tfvars")) and (real == real_root or real.startswith(real_root + os.sep)):
+                    own.append(p)
+            own += [os.path.abspath(v) for v in options.var_files]
             key = cache.key("terraform-root", {"root": root, "scan_root": scan_root, "cwd": os.getcwd(),
                                                "vars": options.variables, "var_files": options.var_files,
                                                "accounts": options.accounts},
@@ -177,7 +193,7 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
         result.resources_checked += len({f.resource for f in findings})
         result.findings.extend(findings)
         if cache is not None and key is not None:
-            cache.put(key, findings, all_errors, set(own) | project.files_read)
+            cache.put(key, findings, all_errors, set(own) | {p for p in project.files_read if p.startswith(real_root)})
 
 
 def _add_errors(result: ScanResult, errors: list) -> None:

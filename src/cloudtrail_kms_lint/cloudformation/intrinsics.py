@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any, Optional
 
+from .. import limits
 from ..values import Symbol, SymStr, Text, is_text, join_text, make_text, parts_of, split_text
 
 PSEUDO = {
@@ -39,8 +40,8 @@ class _NoValue:
 
 NO_VALUE = _NoValue()
 _SUB_RE = re.compile(r"\$\{([^}]*)\}")
-MAX_DEPTH = 64
-MAX_NODES = 200_000  # per template analysis
+MAX_DEPTH = limits.DEFAULTS.max_nesting  # the default; the limit in force is limits.current().max_nesting
+MAX_NODES = limits.DEFAULTS.max_eval_nodes  # per scenario; the limit in force is limits.current().max_eval_nodes
 
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
 EDS_TYPE = "AWS::CloudTrail::EventDataStore"
@@ -60,7 +61,9 @@ class Context:
         self.user_parameters = dict(parameters or {})
         self.conditions: dict[str, bool] = {}
         self.nodes = 0  # values evaluated so far, against max_nodes
-        self.max_nodes = MAX_NODES
+        lim = limits.current()
+        self.max_nodes = lim.max_eval_nodes
+        self.max_depth = lim.max_nesting
         self.used_conditions: list[str] = []  # conditions met while evaluating, in order
 
     def resource_type(self, name: str) -> Optional[str]:
@@ -117,12 +120,15 @@ def _ref_symbol(logical: str, rtype: Optional[str], what: str) -> Symbol:
 
 def evaluate(value: Any, ctx: Context, depth: int = 0) -> Any:
     """Evaluate a template value. Returns plain data, texts with symbols, or NO_VALUE."""
-    if depth > MAX_DEPTH:
-        return Symbol("nesting", "opaque", "the value is nested too deeply to evaluate")
+    if depth > ctx.max_depth:
+        return Symbol("nesting", "opaque", f"the value is nested more than {ctx.max_depth} levels deep (limit max-nesting); "
+                                           "not evaluated")
     # YAML aliases can make a small file describe an enormous value (an alias bomb): budget the walk.
     ctx.nodes += 1
     if ctx.nodes > ctx.max_nodes:
-        return Symbol("size", "opaque", f"the value is larger than {ctx.max_nodes} nodes (YAML aliases?); not evaluated")
+        return Symbol("size", "opaque", f"the value is larger than {ctx.max_nodes:,} nodes (limit max-eval-nodes; "
+                                        "YAML aliases?); not evaluated")
+    limits.tick()
     if isinstance(value, dict):
         if len(value) == 1:
             (fn, arg), = value.items()

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional
 
+from .. import limits
 from ..model import Location
 from ..values import Symbol, SymStr, make_text, parts_of
 from . import functions as F
@@ -54,7 +55,9 @@ from .parse import (
     unescape,
 )
 
-MAX_DEPTH = 100  # nested evaluation steps (expressions, locals, templates) before giving up
+# nested evaluation steps (expressions, locals, templates) before giving up: the default;
+# the limit in force is limits.current().max_expression_depth
+MAX_DEPTH = limits.DEFAULTS.max_expression_depth
 
 # data sources whose attributes are the environment Terraform runs in
 ENV_DATA: dict[str, dict[str, str]] = {
@@ -212,6 +215,8 @@ def evaluate(expr: Any, scope: Optional[Scope] = None, env: Optional[dict] = Non
         return Symbol(where, "opaque", f"{where}: {e}")
     except RecursionError:
         return Symbol(short_text(expr.text), "opaque", f"{short_text(expr.text)} is nested too deeply to evaluate")
+    except limits.LimitExceeded:
+        raise  # the module's work budget is spent: its analysis stops (CTKMS007), it does not go on with unknowns
     except Exception as e:  # a value Python cannot represent (huge numbers, precision): unknown, never a crash
         return Symbol(short_text(expr.text), "opaque", f"{short_text(expr.text)} is not evaluated ({type(e).__name__}: {e})")
 
@@ -235,6 +240,7 @@ class _Evaluator:
     def __init__(self, scope: Scope, depth: int = 0):
         self.scope = scope
         self.depth = depth
+        self.max_depth = limits.current().max_expression_depth
         self.src: Source = Source("<expression>", "")
         self.env: dict = {}  # iteration / template variables
 
@@ -249,7 +255,8 @@ class _Evaluator:
             self.src, self.env = saved
 
     def eval(self, node: Any) -> Any:
-        if self.depth >= MAX_DEPTH:
+        limits.tick()
+        if self.depth >= self.max_depth:
             self.scope._depth_hits += 1
             text = self.text(node)
             return Symbol(text, "opaque", f"{text} is nested too deeply to evaluate")

@@ -22,14 +22,16 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Optional
 
+from .. import limits
 from ..values import Symbol, SymStr, Text, join_text, make_text, parts_of, split_text
 
-MAX_VALUE_DEPTH = 100  # deeper JSON documents are reported as unknown, never a RecursionError
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_VALUE_DEPTH = limits.MAX_VALUE_DEPTH  # deeper JSON documents are reported as unknown, never a RecursionError
+MAX_FILE_BYTES = limits.DEFAULTS.max_read_bytes  # the default; in force: limits.current().max_read_bytes
 
 
 class EvalError(Exception):
@@ -815,6 +817,11 @@ def _format(ctx: FunctionContext, spec: str, args: list) -> Any:
     return make_text(out)
 
 
+def _bounded(number: Optional[str], what: str) -> None:
+    if number and (len(number) > 6 or int(number) > limits.MAX_FORMAT_WIDTH):
+        raise EvalError(f"format(): the {what} {number[:12]} is larger than {limits.MAX_FORMAT_WIDTH}")
+
+
 def _pad(s: str, flags: str, width: Optional[str]) -> str:
     if not width:
         return s
@@ -825,6 +832,8 @@ def _pad(s: str, flags: str, width: Optional[str]) -> str:
 
 
 def _format_one(ctx: FunctionContext, v: Any, flags: str, width: Optional[str], prec: Optional[str], verb: str) -> Any:
+    _bounded(width, "width")
+    _bounded(prec, "precision")
     if isinstance(v, JsonEncoded):
         v = v.text() if verb in "sv" else v
     if isinstance(v, (Symbol, SymStr, JsonEncoded)):
@@ -1106,25 +1115,34 @@ def call_function(name: str, args: list, ctx: FunctionContext) -> Any:
 
 
 def directory_reader(base_dir: str, root_dir: Optional[str] = None,
-                     max_bytes: int = MAX_FILE_BYTES) -> Callable[[str], str]:
+                     max_bytes: Optional[int] = None) -> Callable[[str], str]:
     """A ``read_file`` callback: relative paths resolve against ``base_dir``; nothing outside ``root_dir``.
 
     ``root_dir`` defaults to ``base_dir``. Symlinks are resolved before the
     check. Raises OSError/ValueError (which ``file()`` reports as unknown) for
-    paths outside the root, missing files, files over ``max_bytes`` and
+    paths outside the root (absolute paths, ``..``, ``~``, symbolic links
+    that leave it), missing files, anything but a regular file, files over
+    ``max_bytes`` (default: ``limits.current().max_read_bytes``) and
     non-UTF-8 content.
     """
     root = os.path.realpath(root_dir or base_dir)
 
     def read(path: str) -> str:
-        full = os.path.realpath(os.path.join(base_dir, os.path.expanduser(path)))
+        if "\x00" in path:
+            raise ValueError(f"{path!r} is not a valid path")
+        limit = max_bytes if max_bytes is not None else limits.current().max_read_bytes
+        full = os.path.realpath(os.path.join(base_dir, os.path.expanduser(path)))  # ~ as Terraform
         if os.path.commonpath([full, root]) != root:
             raise ValueError(f"{path} is outside the scanned directory")
-        size = os.path.getsize(full)
-        if size > max_bytes:
-            raise ValueError(f"{path} is larger than {max_bytes} bytes")
+        st = os.stat(full)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if st.st_size > limit:
+            raise ValueError(f"{path} is larger than {limit} bytes (limit max-read-bytes)")
         with open(full, "rb") as f:
-            data = f.read(max_bytes + 1)
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"{path} is larger than {limit} bytes (limit max-read-bytes)")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -123,11 +123,11 @@ class Project:
             names = []
         for n in names:
             full = os.path.join(path, n)
-            self.files_read.add(os.path.realpath(full))
             refused = refuse_path(full, self.root)
-            if refused:
+            if refused:  # never read, so never part of a cache entry either (its digest would read it)
                 md.errors.append(InputError(self.display(full), None, refused))
                 continue
+            self.files_read.add(os.path.realpath(full))
             pf: ParsedFile = parse_file(full, self.display(full))
             md.files.append(pf)
             md.errors.extend(pf.errors)

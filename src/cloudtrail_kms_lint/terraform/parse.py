@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .. import limits
 from ..cloudformation.loader import ParserMissing
 from ..model import Location
 from ..report import InputError
@@ -43,7 +44,7 @@ FOREIGN_HCL2 = (
     "in a separate environment"
 )
 
-MAX_BLOCK_DEPTH = 64
+MAX_BLOCK_DEPTH = limits.MAX_BLOCK_DEPTH
 _MAX_TEXT = 120
 
 
@@ -342,7 +343,8 @@ def _syntax_error(e: Exception, display: str, text: str, line_offset: int = 0) -
 
 def _parse_tree(text: str):
     hcl2 = require_hcl2()
-    return hcl2.parses_to_tree(text)
+    with limits.paused_gc():
+        return hcl2.parses_to_tree(text)
 
 
 def parse_file(path: str, display: Optional[str] = None) -> ParsedFile:
@@ -353,11 +355,20 @@ def parse_file(path: str, display: Optional[str] = None) -> ParsedFile:
     """
     display = display or path
     require_hcl2()
+    limit = limits.current().max_parse_bytes
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(limit + 1)
     except OSError as e:
         return ParsedFile(display, errors=[InputError(display, None, f"cannot read the file: {e.strerror or e}")])
+    if len(raw) > limit:
+        from ..cloudformation.loader import too_large_to_parse
+
+        return ParsedFile(display, errors=[InputError(display, None, too_large_to_parse(limit))])
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        return ParsedFile(display, errors=[InputError(display, line, "cannot read the file: it contains a NUL byte "
+                                                                     "(a binary file?)")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

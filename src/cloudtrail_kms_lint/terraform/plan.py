@@ -14,9 +14,11 @@ otherwise at the plan file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Callable, Optional
 
+from .. import catalogue, limits
 from ..catalogue import EVENT_DATA_STORE, TRAIL
 from ..model import (
     AWS_MANAGED,
@@ -36,21 +38,51 @@ from ..trail import analyse
 from ..values import Symbol
 from .analysis import ACCOUNT, PARTITION, REGION, TRAIL_TYPES
 
+LOG = logging.getLogger(__name__)
 KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
+
+
+MAX_PLAN_MODULES = 10_000  # modules read from planned_values / prior_state (a plan is untrusted input too)
 
 
 def is_plan(doc: Any) -> bool:
     return isinstance(doc, dict) and "format_version" in doc and ("planned_values" in doc or "configuration" in doc)
 
 
+# A plan file is input like any other: every value read from it may have any JSON type.
+def _d(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _l(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _refs(conf: Any, attr: str) -> list:
+    """The ``references`` of ``conf.expressions.<attr>``: strings only."""
+    return [r for r in _l(_d(_d(_d(conf).get("expressions")).get(attr)).get("references")) if isinstance(r, str)]
+
+
+def _json_doc(text: str) -> Any:
+    """A JSON document from a planned value; raises ValueError for anything that is not one."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _walk_modules(module: Any, out: dict) -> None:
-    if not isinstance(module, dict):
-        return
-    for r in module.get("resources", []) or []:
-        if isinstance(r, dict) and isinstance(r.get("address"), str):
-            out[r["address"]] = r
-    for child in module.get("child_modules", []) or []:
-        _walk_modules(child, out)
+    stack = [module]
+    seen = 0
+    while stack and seen < MAX_PLAN_MODULES:
+        module = stack.pop()
+        if not isinstance(module, dict):
+            continue
+        seen += 1
+        for r in _l(module.get("resources")):
+            if isinstance(r, dict) and isinstance(r.get("address"), str):
+                out[r["address"]] = r
+        stack.extend(reversed(_l(module.get("child_modules"))))
 
 
 class _ConfigModule:
@@ -64,20 +96,21 @@ class _ConfigModule:
         self.parent = parent
 
     def resource(self, address: str) -> Optional[dict]:
-        for r in self.body.get("resources", []) or []:
+        for r in _l(self.body.get("resources")):
             if isinstance(r, dict) and r.get("address") == address:
                 return r
         return None
 
     def child(self, name: str, plan_dir: str) -> Optional["_ConfigModule"]:
-        call = (self.body.get("module_calls") or {}).get(name)
+        call = _d(self.body.get("module_calls")).get(name)
         if not isinstance(call, dict):
             return None
         src = call.get("source")
         directory = None
         if isinstance(src, str) and src.startswith(("./", "../")) and self.directory:
             directory = os.path.normpath(os.path.join(self.directory, src))
-        return _ConfigModule(call.get("module") or {}, f"{self.prefix}module.{name}.", directory, call.get("expressions"), self)
+        return _ConfigModule(_d(call.get("module")), f"{self.prefix}module.{name}.", directory,
+                             _d(call.get("expressions")), self)
 
 
 class PlanAnalyser:
@@ -92,17 +125,18 @@ class PlanAnalyser:
         # (directory, key address) -> KeyPolicy from the .tf next to the plan, for policies the plan leaves unknown
         self.hcl_policy = hcl_policy
         self.planned: dict[str, dict] = {}
-        _walk_modules((plan.get("planned_values") or {}).get("root_module"), self.planned)
+        _walk_modules(_d(plan.get("planned_values")).get("root_module"), self.planned)
         self.prior: dict[str, dict] = {}
-        _walk_modules(((plan.get("prior_state") or {}).get("values") or {}).get("root_module"), self.prior)
-        self.changes = {c.get("address"): c for c in plan.get("resource_changes", []) or [] if isinstance(c, dict)}
-        self.root = _ConfigModule((plan.get("configuration") or {}).get("root_module") or {}, "", self.plan_dir, None, None)
+        _walk_modules(_d(_d(plan.get("prior_state")).get("values")).get("root_module"), self.prior)
+        self.changes = {c["address"]: c for c in _l(plan.get("resource_changes"))
+                        if isinstance(c, dict) and isinstance(c.get("address"), str)}
+        self.root = _ConfigModule(_d(_d(plan.get("configuration")).get("root_module")), "", self.plan_dir, None, None)
         self.env = self._environment()
 
     def _environment(self) -> dict:
         env = {"partition": PARTITION, "region": REGION, "account": ACCOUNT}
         for addr, r in list(self.prior.items()) + list(self.planned.items()):
-            values = r.get("values") or {}
+            values = _d(r.get("values"))
             if r.get("type") == "aws_caller_identity" and isinstance(values.get("account_id"), str):
                 env["account"] = values["account_id"]
             elif r.get("type") == "aws_partition" and isinstance(values.get("partition"), str):
@@ -115,12 +149,11 @@ class PlanAnalyser:
 
     def values(self, address: str) -> dict:
         r = self.planned.get(address) or self.prior.get(address)
-        return (r or {}).get("values") or {}
+        return _d(_d(r).get("values"))
 
     def unknown(self, address: str, attr: str) -> bool:
-        change = self.changes.get(address) or {}
-        after_unknown = (change.get("change") or {}).get("after_unknown") or {}
-        return bool(after_unknown.get(attr))
+        after_unknown = _d(_d(_d(self.changes.get(address)).get("change")).get("after_unknown"))
+        return after_unknown.get(attr) is True
 
     def _config_for(self, address: str) -> tuple[Optional[_ConfigModule], Optional[dict]]:
         """The configuration module and resource block for a module-qualified address (instance keys dropped)."""
@@ -139,14 +172,31 @@ class PlanAnalyser:
     def findings(self) -> list[Finding]:
         out: list[Finding] = []
         for address, r in sorted(self.planned.items()):
-            if r.get("mode") != "managed" or r.get("type") not in TRAIL_TYPES:
+            if r.get("mode") != "managed" or not isinstance(r.get("type"), str) or r["type"] not in TRAIL_TYPES:
                 continue
-            out.extend(self.trail(address, r))
+            out.extend(self._guarded(address, r))
         return out
+
+    def _guarded(self, address: str, r: dict) -> list[Finding]:
+        """A trail's findings; a limit or a failure of the analysis is CTKMS007 for it, never a pass."""
+        try:
+            return self.trail(address, r)
+        except limits.LimitExceeded as e:
+            why = str(e)
+        except RecursionError:
+            why = "the plan is nested too deeply to analyse"
+        except Exception as e:  # noqa: BLE001 - a bug must not turn into a pass, nor stop the other trails
+            LOG.debug("cloudtrail-kms-lint: analysis of %s failed", address, exc_info=True)
+            why = f"the analysis failed ({type(e).__name__}: {str(e)[:200]})"
+        subject = Subject(kind=TRAIL_TYPES[r["type"]], resource=address, resource_type=r["type"],
+                          location=Location(self.display(self.plan_file), None),
+                          partition=self.env["partition"], region=self.env["region"], account=self.env["account"],
+                          accounts=self.accounts)
+        return analyse(subject, [KeyResolution(UNRESOLVED, detail=why)])
 
     def trail(self, address: str, r: dict) -> list[Finding]:
         kind = TRAIL_TYPES[r["type"]]
-        values = r.get("values") or {}
+        values = _d(r.get("values"))
         mod, conf = self._config_for(address)
         location = Location(self.display(self.plan_file), None)
         if mod is not None and mod.directory:
@@ -165,10 +215,11 @@ class PlanAnalyser:
         value = values.get(attr)
         if isinstance(value, str) and value:
             return self.classify_literal(value, trace)
+        if value is not None and not isinstance(value, str):
+            return KeyResolution(NOT_A_KEY, detail=f"{attr} is not a string in the plan", trace=trace)
         if not self.unknown(address, attr):
             return KeyResolution(NO_KEY, detail=f"{attr} is not set" if value is None else f"{attr} is empty", trace=trace)
-        refs = (((conf or {}).get("expressions") or {}).get(attr) or {}).get("references") or []
-        return self.follow(refs, mod, trace, seen)
+        return self.follow(_refs(conf, attr), mod, trace, seen)
 
     def follow(self, refs: list, mod: Optional[_ConfigModule], trace: list, seen: set) -> KeyResolution:
         if mod is None or not refs:
@@ -181,18 +232,20 @@ class PlanAnalyser:
         trace = trace + [TraceStep(f"{mod.prefix}{ref}")]
         if parts[0] == "module" and len(parts) >= 3:
             child = mod.child(parts[1], self.plan_dir)
-            out = ((child.body.get("outputs") or {}).get(parts[2]) or {}) if child else {}
-            return self.follow(((out.get("expression") or {}).get("references") or []), child, trace, seen)
+            out = _d(_d(child.body.get("outputs")).get(parts[2])) if child else {}
+            refs = [r for r in _l(_d(out.get("expression")).get("references")) if isinstance(r, str)]
+            return self.follow(refs, child, trace, seen)
         if parts[0] == "var" and len(parts) >= 2:
             if mod.parent is None:
-                v = ((self.plan.get("variables") or {}).get(parts[1]) or {}).get("value")
+                v = _d(_d(self.plan.get("variables")).get(parts[1])).get("value")
                 if isinstance(v, str) and v:
                     return self.classify_literal(v, trace)
                 return KeyResolution(UNRESOLVED, detail=f"var.{parts[1]} has no value in the plan", trace=trace)
-            expr = mod.call_exprs.get(parts[1]) or {}
+            expr = _d(mod.call_exprs.get(parts[1]))
             if isinstance(expr.get("constant_value"), str):
                 return self.classify_literal(expr["constant_value"], trace)
-            return self.follow(expr.get("references") or [], mod.parent, trace, seen)
+            refs = [r for r in _l(expr.get("references")) if isinstance(r, str)]
+            return self.follow(refs, mod.parent, trace, seen)
         if parts[0] == "local":
             return KeyResolution(UNRESOLVED, detail=f"{ref}: locals are not recorded in plan JSON", trace=trace)
         if parts[0] == "data" and len(parts) >= 3:
@@ -220,12 +273,11 @@ class PlanAnalyser:
             if key:
                 return self.key(key, mod, trace)
             return KeyResolution(UNRESOLVED, detail=f"{value} is a key defined outside this configuration", trace=trace)
-        refs = (((conf or {}).get("expressions") or {}).get("target_key_id") or {}).get("references") or []
-        return self.follow(refs, mod, trace, seen)
+        return self.follow(_refs(conf, "target_key_id"), mod, trace, seen)
 
     def _key_by_id(self, value: str) -> Optional[str]:
         for addr, r in self.planned.items():
-            v = r.get("values") or {}
+            v = _d(r.get("values"))
             if r.get("type") in KEY_TYPES and value in (v.get("arn"), v.get("key_id"), v.get("id")):
                 return addr
         return None
@@ -239,7 +291,7 @@ class PlanAnalyser:
         if key:
             return self.key(key, self._config_for(key)[0], trace)
         for addr, r in self.planned.items():
-            v = r.get("values") or {}
+            v = _d(r.get("values"))
             if r.get("type") == "aws_kms_alias" and v.get("arn") == value:
                 mod, conf = self._config_for(addr)
                 return self.resolve_target(addr, mod, conf, trace, set())
@@ -248,6 +300,8 @@ class PlanAnalyser:
     def key(self, address: str, mod: Optional[_ConfigModule], trace: list) -> KeyResolution:
         values = self.values(address)
         spec = values.get("customer_master_key_spec") or values.get("key_spec") or "SYMMETRIC_DEFAULT"
+        if not isinstance(spec, str):
+            spec = "SYMMETRIC_DEFAULT"
         trace = trace + [TraceStep(f"key {address}")]
         policy_text = values.get("policy")
         location = None
@@ -256,14 +310,13 @@ class PlanAnalyser:
             location = block_loc
         if isinstance(policy_text, str) and policy_text:
             try:
-                doc: Any = json.loads(policy_text)
+                doc: Any = _json_doc(policy_text)
             except ValueError:
                 doc = Symbol(f"{address}.policy", "opaque", f"the planned policy of {address} is not JSON")
             return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(doc, location), spec, location), trace=trace)
         if self.unknown(address, "policy"):
             conf = self._config_for(address)[1]
-            refs = (((conf or {}).get("expressions") or {}).get("policy") or {}).get("references") or []
-            doc = self._policy_from_refs(refs, mod)
+            doc = self._policy_from_refs(_refs(conf, "policy"), mod)
             if isinstance(doc, Symbol) and self.hcl_policy is not None and mod is not None and mod.directory:
                 # known only after apply in the plan: read the configuration next to the plan
                 kp = self.hcl_policy(mod.directory, _strip_index(address)[len(mod.prefix):])
@@ -275,15 +328,15 @@ class PlanAnalyser:
         for addr, r in self.planned.items():
             if r.get("type") == "aws_kms_key_policy":
                 kconf = self._config_for(addr)[1]
-                krefs = (((kconf or {}).get("expressions") or {}).get("key_id") or {}).get("references") or []
+                krefs = _refs(kconf, "key_id")
                 if any(f"{mod.prefix if mod else ''}{x}".startswith(_strip_index(address)) for x in krefs):
-                    text = (r.get("values") or {}).get("policy")
+                    text = _d(r.get("values")).get("policy")
                     if isinstance(text, str):
                         try:
-                            return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(json.loads(text), location), spec, location), trace=trace)
+                            return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(_json_doc(text), location), spec, location), trace=trace)
                         except ValueError:
                             break
-                    prefs = (((kconf or {}).get("expressions") or {}).get("policy") or {}).get("references") or []
+                    prefs = _refs(kconf, "policy")
                     return KeyResolution(RESOLVED, key=Key(address, KeyPolicy(self._policy_from_refs(prefs, mod), location), spec, location), trace=trace)
         return KeyResolution(RESOLVED, key=Key(address, None, spec, location), trace=trace)
 
@@ -295,7 +348,7 @@ class PlanAnalyser:
                 text = self.values(address).get("json")
                 if isinstance(text, str):
                     try:
-                        return json.loads(text)
+                        return _json_doc(text)
                     except ValueError:
                         pass
                 return Symbol(address, "opaque", f"{address} is known only after apply in this plan")
@@ -317,4 +370,16 @@ def _strip_index(address: str) -> str:
 
 def analyse_plan(plan: dict, plan_file: str, display: Callable[[str], str], locate: Callable,
                  hcl_policy: Optional[Callable] = None, accounts: tuple = ()) -> list[Finding]:
-    return PlanAnalyser(plan, plan_file, display, locate, hcl_policy, accounts).findings()
+    """Findings for every trail in the plan. Never raises: a plan that cannot be read at all is one CTKMS007."""
+    with limits.budget("plan"):
+        try:
+            return PlanAnalyser(plan, plan_file, display, locate, hcl_policy, accounts).findings()
+        except limits.LimitExceeded as e:
+            why = str(e)
+        except Exception as e:  # noqa: BLE001 - RecursionError included: reported, never a traceback nor a pass
+            LOG.debug("cloudtrail-kms-lint: analysis of %s failed", plan_file, exc_info=True)
+            why = f"the analysis failed ({type(e).__name__}: {str(e)[:200]})"
+    rule = catalogue.BY_ID["CTKMS007"]
+    return [Finding(rule=rule.id, level=rule.level, resource="(plan)", resource_type="terraform_plan",
+                    file=display(plan_file), line=None, key=None,
+                    message=f"The plan could not be analysed: {why}. The KMS key policies of its trails were not verified.")]
