@@ -168,3 +168,16 @@ def test_terraform_vars_on_the_command_line(tmp_path, capsys):
     assert "var.key has no default" in f[0]["message"]
     code, out, _ = run(capsys, "scan", "--format", "json", "--var", "key=alias/aws/cloudtrail", str(tmp_path))
     assert [x["rule"] for x in json.loads(out)["findings"]] == ["CTKMS002"]
+
+
+def test_limits_from_the_command_line(tmp_path, capsys):
+    template = tmp_path / "t.yaml"
+    template.write_text(BAD.read_text())
+    # a 1-byte file limit: the template is an input error, not a crash and not a pass
+    code, out, _ = run(capsys, "scan", "--format", "json", "--no-cache", "--limit", "max-file-bytes=1", str(template))
+    doc = json.loads(out)
+    assert code == 2 and doc["findings"] == [] and "limit" in doc["errors"][0]["message"]
+    code, _, err = run(capsys, "scan", "--limit", "max-bogus=1", str(template))
+    assert code == 2 and "max-bogus" in err and "Traceback" not in err
+    code, _, err = run(capsys, "scan", "--limit", "max-seconds=soon", str(template))
+    assert code == 2 and "not a number" in err

@@ -33,6 +33,29 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+class UsageError(Exception):
+    """A command-line value that is not usable; exit 2 with the message."""
+
+
+def _limits(pairs: list) -> dict:
+    from .limits import from_mapping
+
+    out: dict = {}
+    for name, raw in pairs:
+        try:
+            out[name] = int(raw)
+        except ValueError:
+            try:
+                out[name] = float(raw)
+            except ValueError:
+                raise UsageError(f"--limit {name}={raw}: the value is not a number") from None
+    try:
+        from_mapping(out)
+    except ValueError as e:
+        raise UsageError(f"--limit: {e}") from None
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cloudtrail-kms-lint", description="Check that CloudTrail's KMS key policies let CloudTrail use the key.")
     p.add_argument("--version", action="version", version=f"cloudtrail-kms-lint {__version__}")
@@ -73,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the code under review)")
     g.add_argument("--show-suppressed", action="store_true", help="text format: also show suppressed findings, marked")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the analysis cache")
+    s.add_argument("--limit", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
+                   help="a resource limit, e.g. max-seconds=20 (names in docs/security.md; repeatable)")
     s.add_argument("--cache-dir", metavar="DIR",
                    help="where the analysis cache lives (default: $XDG_CACHE_HOME/cloudtrail-kms-lint)")
 
@@ -165,6 +190,7 @@ def _scan_options(args, paths: list[str]):
         baseline=Baseline.load(args.baseline) if args.baseline else None,
         accounts=list(cfg.accounts),
         cache_dir=args.cache_dir,
+        limits={**cfg.limits, **_limits(args.limit)},
         use_cache=not args.no_cache,
     )
     strict = args.strict if args.strict is not None else bool(cfg.strict)
@@ -217,6 +243,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except UsageError as e:
+        sys.stderr.write(f"cloudtrail-kms-lint: error: {e}\n")
+        return EXIT_ERROR
     except Exception as e:  # never a traceback for the user, unless asked
         from .cloudformation.loader import ParserMissing
 

@@ -32,7 +32,7 @@ TABLE = "cloudtrail-kms-lint"
 FAIL_ON_LEVELS = (catalogue.ERROR, catalogue.WARNING)
 
 KEYS = ("select", "ignore", "per-path-ignores", "strict", "fail-on", "exclude", "var-files", "vars", "parameters",
-        "accounts")
+        "accounts", "limits")
 
 # a [tool.cloudtrail-kms-lint] table (or a sub-table, or a dotted key) in pyproject.toml
 _PYPROJECT_TABLE = re.compile(
@@ -62,6 +62,7 @@ class Config:
     vars: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     accounts: list[str] = field(default_factory=list)
+    limits: dict = field(default_factory=dict)  # limits.Limits names -> values (docs/security.md)
 
     @property
     def directory(self) -> Optional[str]:
@@ -227,6 +228,16 @@ def parse_table(table: dict, path: str, where: str = "the configuration") -> Con
                 if not _ACCOUNT.match(a):
                     raise _err(path, key, f"'{a}' is not a 12-digit AWS account id")
             cfg.accounts = list(dict.fromkeys(accounts))
+        elif key == "limits":
+            from .limits import from_mapping
+
+            if not isinstance(value, dict):
+                raise _err(path, key, "must be a table of limit names and numbers (see docs/security.md)")
+            try:
+                from_mapping(value)
+            except ValueError as e:
+                raise _err(path, key, str(e))
+            cfg.limits = dict(value)
     return cfg
 
 

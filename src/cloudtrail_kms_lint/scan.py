@@ -42,6 +42,8 @@ class ScanOptions:
     # the content-addressed cache of analysis results (cache.py); None: the default directory
     cache_dir: Optional[str] = None
     use_cache: bool = True
+    # limit name -> value (limits.Limits; --limit and the configuration's [limits] table)
+    limits: dict = field(default_factory=dict)
 
 
 def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[bytes]:
@@ -67,6 +69,15 @@ def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[b
 
 
 def scan(options: ScanOptions) -> ScanResult:
+    from . import limits
+
+    with limits.use(limits.from_mapping(options.limits) if options.limits else None):
+        if options.limits and "max-file-bytes" in {k.replace("_", "-") for k in options.limits}:
+            options.max_file_bytes = limits.current().max_file_bytes
+        return _scan(options)
+
+
+def _scan(options: ScanOptions) -> ScanResult:
     from .suppressions import InlineSuppressions, apply
 
     from .cache import Cache
