@@ -17,7 +17,8 @@ unreadable files) and ``expected.json``::
      "unwired": {...},                   # optional, see below
      "cfn_lint": {"template.yaml": "run" | "rules"},                              # optional
      "skip_if_root": "why",              # optional
-     "known_issue": "why"}               # optional: a guarantee not yet kept, outside the analysis (xfail)
+     "known_issue": "why"}               # optional: a guarantee not yet kept by code outside the analyses
+                                         # (scan.py, cache.py): the case is an expected failure until it is
 
 Files are relative to the case directory; findings and errors are compared as
 exact multisets of (rule, resource, file, line) and (file, line).
@@ -212,6 +213,12 @@ def gen_large_file(case: Path, outside: Path) -> None:
     (case / "template.yaml").write_bytes(head + b"x" * (size - len(head)))
 
 
+def gen_deep_plan(case: Path, outside: Path) -> None:
+    depth = 100_000
+    (case / "plan.json").write_text('{"format_version": "1.2", "planned_values": {"root_module": {}}, "prior_state": '
+                                    + "[" * depth + "]" * depth + "}\n", encoding="utf-8")
+
+
 def gen_too_large_to_parse(case: Path, outside: Path) -> None:
     size = 3 * 1024 * 1024  # over max-parse-bytes (2 MB), under max-file-bytes (10 MB)
     head = _template_yaml().encode("utf-8") + b"# "
@@ -377,11 +384,17 @@ def _finding_tuples(findings: list[dict]) -> list[tuple]:
 def _check_against(exp: dict, doc: dict) -> None:
     errors = _in_case(doc["errors"])
     findings = _in_case(doc["findings"])
-    want_errors = sorted((f"case/{e['file']}", e.get("line")) for e in exp.get("errors", []))
-    assert sorted((e["file"], e["line"]) for e in errors) == want_errors, json.dumps(errors, indent=1)
+    # "line": "any": the parser (cfn-lint's decoder) reports it, and its line differs across versions
+    def line_of(e: dict, actual: dict):
+        return "any" if e.get("line") == "any" else actual["line"]
+
+    want_errors = sorted((f"case/{e['file']}", str(e.get("line"))) for e in exp.get("errors", []))
+    anyline = {f"case/{e['file']}" for e in exp.get("errors", []) if e.get("line") == "any"}
+    assert sorted((e["file"], "any" if e["file"] in anyline else str(e["line"])) for e in errors) == want_errors, \
+        json.dumps(errors, indent=1)
     for e in exp.get("errors", []):
         if e.get("message_contains"):
-            got = [x["message"] for x in errors if x["file"] == f"case/{e['file']}" and x["line"] == e.get("line")]
+            got = [x["message"] for x in errors if x["file"] == f"case/{e['file']}" and line_of(e, x) == e.get("line")]
             assert any(e["message_contains"] in m for m in got), (e, got)
     want = sorted((f["rule"], f["resource"], f"case/{f['file']}", f.get("line")) for f in exp.get("findings", []))
     assert _finding_tuples(findings) == want, json.dumps([{k: f[k] for k in ("rule", "resource", "file", "line", "message")}
@@ -420,6 +433,15 @@ def _no_leak(out: str, err: str) -> None:
 @pytest.mark.parametrize("name,expected", CASES, ids=[c[0] for c in CASES])
 def test_case(name, expected, workspace, capsys, wired):
     _skip_if_needed(expected)
+    try:
+        _run_case(name, expected, workspace, capsys, wired)
+    except AssertionError as e:
+        if not expected.get("known_issue"):
+            raise
+        pytest.xfail(f"{expected['known_issue']} ({str(e)[:300]})")
+
+
+def _run_case(name, expected, workspace, capsys, wired):
     work, outside = workspace
     _prepare(name, expected, work, outside)
     exp = _effective(expected, wired)
@@ -448,9 +470,7 @@ def test_case(name, expected, workspace, capsys, wired):
     assert code2 == (2 if exp["exit_code"] == 2 else 1)
 
     # nothing outside the scanned directory was opened (checked last: a known issue must not hide the rest)
-    if outside_reads and expected.get("known_issue"):
-        pytest.xfail(f"{expected['known_issue']} (read: {sorted(set(outside_reads))})")
-    assert not outside_reads, outside_reads
+    assert not outside_reads, f"read outside the scanned directory: {sorted(set(outside_reads))}"
 
 
 def test_every_case_is_described():
@@ -522,6 +542,10 @@ def test_cfn_lint(name, expected, file, mode, workspace, tmp_path, capsys, wired
         from cfnlint.decode import decode
 
         template, matches = decode(str(path))
+        if template is None and expected.get("outcome") == "error":
+            # newer cfn-lint refuses the input itself (e.g. alias amplification): our rules never see it
+            assert [m for m in matches if m.rule.id.startswith("E0")], matches
+            return
         assert template is not None, matches
         rules = _plugin_rules()
         assert {r.rule_id for r in rules} == {r.id for r in catalogue.RULES}
@@ -587,20 +611,10 @@ def test_link_to_a_device_is_never_read(tmp_path, offline_env):
     proc = subprocess.run([sys.executable, "-m", "cloudtrail_kms_lint", "scan", "--format", "json", "--no-config",
                            *_no_cache(), "case"], cwd=tmp_path, env=offline_env, capture_output=True, text=True,
                           timeout=TIMEOUT, preexec_fn=_limited(1536 * 1024 * 1024))
-    if "MemoryError" in proc.stderr and "file_digest" in _debug_trace(tmp_path, offline_env):
-        pytest.xfail("scan.py computes the cache key of a root module with cache.file_digest() of every .tf file in "
-                     "it, following links (zero.tf -> /dev/zero) and reading without a bound, even with --no-cache")
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     doc = json.loads(proc.stdout)
     assert [f["rule"] for f in doc["findings"]] == ["CTKMS002"]
     assert proc.returncode == 2 and "case/zero.tf" in {e["file"] for e in doc["errors"]}
-
-
-def _debug_trace(tmp_path: Path, env: dict) -> str:
-    proc = subprocess.run([sys.executable, "-m", "cloudtrail_kms_lint", "scan", "--debug", "--format", "json",
-                           "--no-config", *_no_cache(), "case"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, preexec_fn=_limited(1536 * 1024 * 1024))
-    return proc.stderr
 
 
 def test_byte_identical_across_processes(tmp_path, offline_env):

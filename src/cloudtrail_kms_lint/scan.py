@@ -277,6 +277,9 @@ def _scan_plan(path: str, display: str, data: bytes, result: ScanResult, options
 
     try:
         plan = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        result.errors.append(InputError(display, None, "cannot parse the plan JSON: it is nested too deeply"))
+        return
     except (ValueError, UnicodeDecodeError) as e:
         line = getattr(e, "lineno", None)
         result.errors.append(InputError(display, line, f"cannot parse the plan JSON: {getattr(e, 'msg', e)}"))
