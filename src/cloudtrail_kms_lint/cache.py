@@ -143,6 +143,11 @@ class Cache:
     def put(self, key: str, findings: list[Finding], errors: list[InputError], files: Iterable[str]) -> None:
         if not self.enabled:
             return
+        from .limits import TIME_LIMIT_MARK
+
+        # a result cut off by the clock depends on the machine's load: never reuse it
+        if any(TIME_LIMIT_MARK in f.message for f in findings) or any(TIME_LIMIT_MARK in e.message for e in errors):
+            return
         entry = {
             "version": __version__,
             "files": sorted((p, file_digest(p)) for p in set(files)),

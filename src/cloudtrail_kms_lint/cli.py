@@ -229,6 +229,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
+    if debug:  # failures caught per trail log their traceback at DEBUG
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        log = logging.getLogger("cloudtrail_kms_lint")
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
     try:
         if args.command == "scan":
             return _cmd_scan(args)

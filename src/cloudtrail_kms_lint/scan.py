@@ -88,7 +88,7 @@ def _scan(options: ScanOptions) -> ScanResult:
     for p in options.paths:
         if not os.path.exists(p):
             result.errors.append(InputError(display_path(p), None, "no such file or directory"))
-    for path in iter_files(options.paths, options.excludes, CFN_EXTENSIONS):
+    for path in iter_files(options.paths, options.excludes, CFN_EXTENSIONS, errors=result.errors, warnings=result.warnings):
         if path.endswith(TF_EXTENSIONS):
             continue
         display = display_path(path)
@@ -120,10 +120,15 @@ _LOCAL_SOURCE = re.compile(rb'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
 def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None, cache: Any = None) -> None:
     """Each directory of .tf files is a module; the ones no scanned module calls are roots."""
     dirs: dict[str, list[str]] = {}
-    for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS):
+    walk_errors: list = []
+    walk_warnings: list = []
+    for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS, errors=walk_errors, warnings=walk_warnings):
         if not path.endswith(TF_EXTENSIONS):
             continue  # an explicit non-.tf file is for the CloudFormation scan
         dirs.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    _add_errors(result, walk_errors)  # the CloudFormation walk may have reported the same entries
+    seen_w = {(w.file, w.line, w.message) for w in result.warnings}
+    result.warnings.extend(w for w in walk_warnings if (w.file, w.line, w.message) not in seen_w)
     if not dirs:
         return
     mentions: dict[str, bool] = {}
@@ -182,7 +187,7 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
             own += [os.path.abspath(v) for v in options.var_files]
             key = cache.key("terraform-root", {"root": root, "scan_root": scan_root, "cwd": os.getcwd(),
                                                "vars": options.variables, "var_files": options.var_files,
-                                               "accounts": options.accounts},
+                                               "accounts": options.accounts, "limits": _limits_fingerprint()},
                             [(p, file_digest(p)) for p in own])
             hit = cache.get(key)
             if hit is not None:
@@ -205,6 +210,12 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
         result.findings.extend(findings)
         if cache is not None and key is not None:
             cache.put(key, findings, all_errors, set(own) | {p for p in project.files_read if p.startswith(real_root)})
+
+
+def _limits_fingerprint() -> str:
+    from . import limits
+
+    return limits.fingerprint()
 
 
 def _add_errors(result: ScanResult, errors: list) -> None:
@@ -237,7 +248,8 @@ def _scan_cloudformation(path: str, display: str, options: ScanOptions, result: 
     key = None
     if cache is not None and data is not None and b"cloudtrail-kms-lint" not in data:
         key = cache.key("cloudformation", {"file": display, "parameters": options.parameters,
-                                           "accounts": options.accounts}, [(display, hashlib.sha256(data).hexdigest())])
+                                           "accounts": options.accounts, "limits": _limits_fingerprint()},
+                        [(display, hashlib.sha256(data).hexdigest())])
         hit = cache.get(key)
         if hit is not None:
             findings, errors = hit
