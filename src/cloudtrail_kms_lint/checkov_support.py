@@ -96,18 +96,25 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _strip_loader_keys(node: Any, depth: int = 0) -> Any:
+def _strip_loader_keys(node: Any, depth: int = 0, memo: Optional[dict] = None) -> Any:
     """A copy of a checkov-parsed node without the ``__file__``/``__startline__``/``__endline__``
     keys its loader adds to every mapping (they would read as properties and break
-    ``{"Ref": ...}`` intrinsics); nodes keep their class and ``start_mark``."""
+    ``{"Ref": ...}`` intrinsics); nodes keep their class and ``start_mark``. Shared
+    (YAML-aliased) containers are copied once and stay shared."""
     if depth > 200:
         raise RecursionError("the template is nested too deeply")
+    memo = {} if memo is None else memo
+    if isinstance(node, (dict, list)) and id(node) in memo:
+        return memo[id(node)]
     if isinstance(node, dict):
-        items = {k: _strip_loader_keys(v, depth + 1) for k, v in node.items() if k not in _LOADER_KEYS}
-        return _same_kind(node, items)
-    if isinstance(node, list):
-        return _same_kind(node, [_strip_loader_keys(v, depth + 1) for v in node])
-    return node
+        items = {k: _strip_loader_keys(v, depth + 1, memo) for k, v in node.items() if k not in _LOADER_KEYS}
+        out = _same_kind(node, items)
+    elif isinstance(node, list):
+        out = _same_kind(node, [_strip_loader_keys(v, depth + 1, memo) for v in node])
+    else:
+        return node
+    memo[id(node)] = out
+    return out
 
 
 def _same_kind(node: Any, value: Any) -> Any:
@@ -168,6 +175,13 @@ def _analyse_uncached(path: str) -> TemplateAnalysis:
         for logical, res in (template.get("Resources") or {}).items():
             if isinstance(res, dict) and str(logical) not in _LOADER_KEYS:
                 out.resources[str(logical)] = (str(res.get("Type")), _resource_line(res))
+        from . import limits
+        from .cloudformation.loader import expanded_size
+
+        cap = limits.current().max_yaml_nodes
+        if expanded_size(template, cap) > cap:  # a YAML alias bomb: refuse it, as the CLI's loader does
+            out.failure = f"{path} resolves to more than {cap} values once YAML aliases are expanded (an alias bomb?)"
+            return out
         out.findings = analyse_template(_strip_loader_keys(template), path)
     except RecursionError:
         out.failure = f"{path} is nested too deeply to analyse"
