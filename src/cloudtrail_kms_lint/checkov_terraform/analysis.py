@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..catalogue import EVENT_DATA_STORE, TRAIL
+from ..tfnames import KEY_ID as _KEY_ID, KEY_TYPES, TRAIL_TYPES
 from ..model import (
     AWS_MANAGED,
     NO_KEY,
@@ -66,12 +67,9 @@ from .rendered import (
     short,
 )
 
-TRAIL_TYPES = {"aws_cloudtrail": TRAIL, "aws_cloudtrail_event_data_store": EVENT_DATA_STORE}
-KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
 REF_PREFIX = "tfref:"
 MAX_SCENARIOS = 32
 MAX_HOPS = 40
-_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _THROUGH = ("locals", "variable", "output", "module", "tfvar")
 _MODULE_REF = re.compile(r"module\.([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)")
 _LOCAL_REF = re.compile(r"(?<![\w.])local\.([A-Za-z_][\w-]*)")

@@ -36,14 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..values import Symbol, SymStr, is_text, make_text, parts_of, render
+from ..tfnames import ACCOUNT, PARTITION, REGION  # noqa: F401  (re-exported)
 
 MAX_DEPTH = 60
 MAX_TEXT = 1_000_000  # longer rendered values are not read (unknown, and said so)
 _SHORT = 100  # how much of an expression a message quotes
 
-PARTITION = Symbol("data.aws_partition.current.partition", "partition", "the partition Terraform runs in")
-REGION = Symbol("data.aws_region.current.name", "region", "the region Terraform runs in")
-ACCOUNT = Symbol("data.aws_caller_identity.current.account_id", "account", "the account Terraform runs in")
 
 # data sources whose values are the environment's: (attributes that hold it, symbol)
 ENV_DATA = {

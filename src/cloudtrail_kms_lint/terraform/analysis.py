@@ -18,7 +18,6 @@ makes ``terraform plan`` fail: CTKMS002.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Optional
 
 from .. import limits
@@ -39,6 +38,7 @@ from ..model import (
     Subject,
     TraceStep,
 )
+from ..tfnames import ACCOUNT, KEY_ID as _KEY_ID, KEY_TYPES, PARTITION, REGION, TRAIL_TYPES  # noqa: F401
 from ..trail import analyse
 from ..values import Symbol, SymStr, is_text, make_text, parts_of, render, split_text, symbols_in
 from .expressions import Scope, evaluate_traced
@@ -46,14 +46,8 @@ from .functions import EvalError, JsonEncoded, decode_json_value
 from .module import REF_PREFIX, ModuleInstance, Project, Ref, _index_text
 
 LOG = logging.getLogger(__name__)
-TRAIL_TYPES = {"aws_cloudtrail": TRAIL, "aws_cloudtrail_event_data_store": EVENT_DATA_STORE}
-KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
 MAX_SCENARIOS = limits.DEFAULTS.max_scenarios  # the default; in force: limits.current().max_scenarios
-_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
-PARTITION = Symbol("data.aws_partition.current.partition", "partition", "the partition Terraform runs in")
-REGION = Symbol("data.aws_region.current.name", "region", "the region Terraform runs in")
-ACCOUNT = Symbol("data.aws_caller_identity.current.account_id", "account", "the account Terraform runs in")
 
 
 def _loc(attr_or_block: Any) -> Optional[Location]:

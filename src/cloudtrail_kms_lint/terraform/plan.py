@@ -36,10 +36,9 @@ from ..model import (
 )
 from ..trail import analyse
 from ..values import Symbol
-from .analysis import ACCOUNT, PARTITION, REGION, TRAIL_TYPES
+from ..tfnames import ACCOUNT, KEY_TYPES, PARTITION, REGION, TRAIL_TYPES
 
 LOG = logging.getLogger(__name__)
-KEY_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key")
 
 
 MAX_PLAN_MODULES = 10_000  # modules read from planned_values / prior_state (a plan is untrusted input too)
