@@ -74,6 +74,11 @@ def _match_tokens(pat: tuple, val: tuple) -> Tri:
     nxt: list = [False] * (m + 1)
     # row for i == n: pattern exhausted
     nxt[m] = True
+    # below[j]: best outcome over every row under the current one (pattern suffixes) at value
+    # position j. A value symbol has unknown length: it may absorb any number of pattern
+    # tokens, so it can continue from any of them (and then the outcome is only "maybe").
+    below: list = list(nxt)
+    weaken = lambda r: None if r is not False else False  # noqa: E731
     for i in range(n - 1, -1, -1):
         limits.tick(m + 1)
         cur: list = [False] * (m + 1)
@@ -89,18 +94,20 @@ def _match_tokens(pat: tuple, val: tuple) -> Tri:
                 cur[j] = False
                 continue
             v = val[j]
-            if tok[0] == "one":
-                cur[j] = nxt[j + 1] if v[0] == "lit" else (None if nxt[j + 1] is not False else False)
-            elif tok[0] == "lit":
-                if v[0] == "lit":
-                    cur[j] = nxt[j + 1] if v[1] == tok[1] else False
-                else:  # a symbol of unknown length and content
-                    cur[j] = None if _could_continue(nxt) else False
-            else:  # symbol in the pattern
-                if v[0] == "sym" and v[1] == tok[1]:
-                    cur[j] = nxt[j + 1]
+            if v[0] == "sym":
+                # the symbol absorbs zero tokens (cur[j + 1]) or this and later ones (below[j + 1])
+                maybe = weaken(best(cur[j + 1], best(nxt[j + 1], below[j + 1])))
+                if tok[0] == "sym" and tok[1] == v[1]:
+                    cur[j] = best(nxt[j + 1], maybe)
                 else:
-                    cur[j] = None if _could_continue(nxt) else False
+                    cur[j] = maybe
+            elif tok[0] == "one":
+                cur[j] = nxt[j + 1]
+            elif tok[0] == "lit":
+                cur[j] = nxt[j + 1] if v[1] == tok[1] else False
+            else:  # a symbol in the pattern against a literal: unknown content
+                cur[j] = None if _could_continue(nxt) or _could_continue(below) else False
+        below = [best(x, y) for x, y in zip(below, cur)]
         nxt = cur
     return nxt[0]
 
