@@ -578,7 +578,7 @@ def test_cloudformation(doc, fmt, data):
             template, matches = None, ["raised"]
         if matches and template is None and '"format_version"' not in text:
             # cfn-lint's decoder rejects it: the scan must say so for a file that could be a template
-            from cloudtrail_kms_lint.scan import _CFN_HINT
+            from cloudtrail_kms_lint.prefilter import _CFN_HINT
 
             if _CFN_HINT.search(raw):
                 assert _errors_for(result, name), f"{kind}: {matches}\n{raw[:2000]!r}"

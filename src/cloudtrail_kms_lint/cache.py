@@ -12,6 +12,9 @@
 * Safe under concurrent runs: entries are written to a temporary file and
   renamed into place; a damaged or unreadable entry is a miss.
 * Bounded: after writing, entries beyond ``max_bytes`` are removed, oldest first.
+
+The pre-filter's index (prefilter.py) and the Terraform block trees
+(terraform/treecache.py) live under the same directory and budget.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import Any, Iterable, Optional
 
 from . import __version__
@@ -157,6 +159,8 @@ class Cache:
         target = self._path(key)
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(entry, fh)

@@ -9,20 +9,20 @@
   or a plan).
 * Anything else is scanned as given.
 
-Only text is read here (a regular expression over ``.tf`` files for
-``source = "./..."``); nothing is parsed until the scan.
+Only text is read here (``source = "./..."`` in ``.tf`` files, through the
+pre-filter and its index: an unchanged file is not read again); nothing is
+parsed until the scan.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from . import limits
 from .discovery import SKIP_DIRS, _refused
+from .prefilter import Index, terraform_facts
 
-_LOCAL_SOURCE = re.compile(r'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
 TF_FILES = (".tf", ".tfvars")
 MAX_TF_FILES = 50_000
 
@@ -56,32 +56,103 @@ def repo_root(start: str) -> str:
         d = parent
 
 
-def _tf_texts(root: str) -> dict[str, list[str]]:
-    """Directory -> texts of its .tf files, for every module directory under ``root``."""
-    out: dict[str, list[str]] = {}
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for f in filenames:
-            if not f.endswith(".tf"):
-                continue
-            count += 1
-            if count > MAX_TF_FILES:
-                return out
-            full = os.path.join(dirpath, f)
-            if _refused(full, root) is not None:  # a link out of the repository, a FIFO: never read
-                continue
+def _tf_dirs(root: str, index: Index) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """(directory, its .tf files as (path, real path)) for every directory under ``root``; see _module_sources.
+
+    A directory whose metadata (mtime, ctime, inode) is unchanged since the index recorded it has
+    the same entries: its recorded listing is used instead of listing it again. Adding, removing
+    or renaming an entry changes the directory's mtime; a changed file is caught by its own stamp.
+    """
+    stack = [(root, os.path.realpath(root))]
+    while stack:
+        d, real_d = stack.pop()
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        listing = index.get_dir(real_d, st)
+        if listing is None:
+            files, subdirs = [], []
             try:
-                with open(full, "rb") as fh:
-                    data = fh.read(limits.current().max_file_bytes)
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 continue
-            out.setdefault(os.path.abspath(dirpath), []).append(data.decode("utf-8", "replace"))
-    return out
+            for entry in entries:
+                try:
+                    if entry.is_dir():
+                        if entry.name not in SKIP_DIRS and not entry.is_symlink():  # links are never followed
+                            subdirs.append(entry.name)
+                    elif entry.name.endswith(".tf"):
+                        full = os.path.join(d, entry.name)
+                        if entry.is_symlink():
+                            if _refused(full, root) is None:  # a link out of the repository: never read
+                                files.append((entry.name, os.path.realpath(full)))
+                        elif entry.is_file(follow_symlinks=False):  # never a FIFO or a device
+                            files.append((entry.name, os.path.join(real_d, entry.name)))
+                except OSError:
+                    continue
+            listing = (files, subdirs)
+            index.put_dir(real_d, st, files, subdirs)
+        files, subdirs = listing
+        if files:
+            yield d, [(os.path.join(d, name), real) for name, real in files]
+        stack.extend((os.path.join(d, n), os.path.join(real_d, n)) for n in reversed(subdirs))
 
 
-def expand(paths: Iterable[str], root: Optional[str] = None) -> list[str]:
-    """The paths to scan for these changed paths (directories are kept as given)."""
+def _module_sources(root: str, index: Index, policy_names: set[str]) -> tuple[dict[str, list[str]], set[str]]:
+    """Directory -> local module sources its .tf files call, for every module directory under ``root``;
+    and the directories whose .tf files mention one of ``policy_names``.
+
+    Every directory but the skipped ones (.git, .terraform, ...) is walked, .gitignore or not: a
+    caller in an ignored directory still calls the module. Links out of ``root`` and FIFOs are never
+    read, and at most MAX_TF_FILES files are.
+    """
+    sources: dict[str, list[str]] = {}
+    mentioning: set[str] = set()
+    names = [n.encode("utf-8", "surrogateescape") for n in policy_names]
+    limit = limits.current().max_file_bytes
+    seen: set[str] = set()
+    count = 0
+    for directory, files in _tf_dirs(root, index):
+        d = os.path.abspath(directory)
+        calls = sources.setdefault(d, [])
+        for full, real in files:
+            count += 1
+            if count > MAX_TF_FILES:
+                return sources, mentioning
+            if real in seen:
+                continue
+            seen.add(real)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            facts = None if names else index.get(real, st)
+            if facts is None:
+                if st.st_size > limit:
+                    continue
+                try:
+                    with open(full, "rb") as fh:
+                        data = fh.read(limit + 1)
+                except OSError:
+                    continue
+                if len(data) > limit:
+                    continue
+                facts = terraform_facts(full, data)
+                index.put(real, st, facts)
+                if any(n in data for n in names):
+                    mentioning.add(d)
+            calls.extend(facts.sources)
+    return sources, mentioning
+
+
+def expand(paths: Iterable[str], root: Optional[str] = None, cache_dir: Optional[str] = None,
+           use_cache: bool = True) -> list[str]:
+    """The paths to scan for these changed paths (directories are kept as given).
+
+    ``cache_dir``/``use_cache`` locate the pre-filter index, as for the scan (cache.py).
+    """
     paths = list(paths)
     changed_dirs: set[str] = set()
     policy_names: set[str] = set()
@@ -98,16 +169,17 @@ def expand(paths: Iterable[str], root: Optional[str] = None) -> list[str]:
     if not changed_dirs and not policy_names:
         return out
     base = root or repo_root(os.path.dirname(os.path.abspath(paths[0])) if paths else ".")
-    texts = _tf_texts(base)
-    if policy_names:
-        for d, ts in texts.items():
-            if any(name in t for t in ts for name in policy_names):
-                changed_dirs.add(d)
+    from .cache import Cache, code_fingerprint
+
+    cache = Cache(cache_dir, enabled=use_cache)
+    index = Index(cache.root if cache.enabled else None, repo_root(os.getcwd()), code_fingerprint())
+    sources, mentioning = _module_sources(base, index, policy_names)
+    index.save()
+    changed_dirs |= mentioning
     calls: dict[str, set[str]] = {}
-    for d, ts in texts.items():
-        for t in ts:
-            for m in _LOCAL_SOURCE.finditer(t):
-                calls.setdefault(os.path.normpath(os.path.join(d, m.group(1))), set()).add(d)
+    for d, srcs in sources.items():
+        for source in srcs:
+            calls.setdefault(os.path.normpath(os.path.join(d, source)), set()).add(d)
     roots: set[str] = set()
     for d in changed_dirs:
         # follow callers up to the modules nobody calls: those are the roots to analyse

@@ -119,7 +119,8 @@ def _cmd_scan(args) -> int:
     from .changed import expand
 
     # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers.
-    paths = expand(args.paths) if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."])
+    paths = (expand(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+             if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."]))
     try:
         options, strict, fail_on = _scan_options(args, paths)
     except (ConfigError, BaselineError) as e:

@@ -18,7 +18,6 @@ patterns work like ``--exclude``. See docs/configuration.md.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -192,6 +191,8 @@ def parse_table(table: dict, path: str, where: str = "the configuration") -> Con
     base = os.path.dirname(os.path.abspath(path))
     for key, value in table.items():
         if key not in KEYS:
+            import difflib
+
             hint = difflib.get_close_matches(str(key).replace("_", "-"), KEYS, n=1)
             more = f"; did you mean '{hint[0]}'?" if hint else f"; the keys are: {', '.join(KEYS)}"
             raise ConfigError(f"{_display(path)}: unknown key '{key}' in {where}{more}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
@@ -23,6 +24,7 @@ class Ignore:
     """gitignore-style patterns (a practical subset: globs, leading '/', trailing '/', '!' negation)."""
 
     patterns: list[tuple[str, bool, bool, bool]] = field(default_factory=list)  # (glob, negated, dir_only, anchored)
+    _compiled: Any = field(default=None, repr=False, compare=False)  # (pattern count, matcher)
 
     def add(self, pattern: str) -> None:
         p = pattern.strip()
@@ -40,16 +42,48 @@ class Ignore:
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         rel = rel.replace(os.sep, "/")
-        name = rel.rsplit("/", 1)[-1]
-        result = False
-        for glob, negated, dir_only, anchored in self.patterns:
+        if self._compiled is None or self._compiled[0] != len(self.patterns):
+            self._compiled = (len(self.patterns), _compile(self.patterns))
+        return self._compiled[1](rel, is_dir)
+
+
+def _pattern_regex(glob: str, anchored: bool) -> str:
+    """One pattern as a regular expression over the '/'-separated relative path.
+
+    Anchored (it has a '/'): the path or anything under it matches the glob.
+    Otherwise the path or any of its '/'-suffixes does (for a glob without '/',
+    that includes the last component). fnmatch's '*' matches '/' too, as before.
+    """
+    if anchored:
+        return f"(?:{fnmatch.translate(glob)})|(?:{fnmatch.translate(glob + '/*')})"
+    return f"(?:{fnmatch.translate(glob)})|(?:{fnmatch.translate('*/' + glob)})"
+
+
+def _compile(patterns: list) -> Any:
+    """A function (rel, is_dir) -> ignored; the last matching pattern decides, as in git."""
+    if not any(negated for _g, negated, _d, _a in patterns):
+        # no negation: ignored when any pattern matches, so one alternation per kind of entry
+        files = [_pattern_regex(g, a) for g, _n, d, a in patterns if not d]
+        dirs = [_pattern_regex(g, a) for g, _n, d, a in patterns]
+        file_re = re.compile("|".join(files)).match if files else None
+        dir_re = re.compile("|".join(dirs)).match if dirs else None
+
+        def any_match(rel: str, is_dir: bool) -> bool:
+            m = dir_re if is_dir else file_re
+            return m is not None and m(rel) is not None
+
+        return any_match
+    ordered = [(re.compile(_pattern_regex(g, a)).match, n, d) for g, n, d, a in reversed(patterns)]
+
+    def last_match(rel: str, is_dir: bool) -> bool:
+        for match, negated, dir_only in ordered:
             if dir_only and not is_dir:
                 continue
-            hit = fnmatch.fnmatchcase(rel, glob) or fnmatch.fnmatchcase(rel, glob + "/*") if anchored else (
-                fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(rel, glob) or fnmatch.fnmatchcase(rel, "*/" + glob))
-            if hit:
-                result = not negated
-        return result
+            if match(rel) is not None:
+                return not negated
+        return False
+
+    return last_match
 
 
 def load_gitignore(root: str, ignore: Ignore) -> None:
@@ -121,6 +155,21 @@ def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...
     (reading them fails, and the caller reports that) and the others are
     skipped silently: they are never read.
     """
+    for path, _real, _explicit in walk(paths, excludes, extensions, errors, warnings):
+        yield path
+
+
+def walk(paths: list[str], excludes: list[str], extensions: tuple[str, ...],
+         errors: Optional[list] = None, warnings: Optional[list] = None,
+         gitignore: bool = True) -> Iterator[tuple[str, str, bool]]:
+    """iter_files, yielding ``(path, real path, given explicitly)``.
+
+    One ``os.scandir`` per directory, in the order ``os.walk`` would give
+    (files of a directory sorted, then its subdirectories, depth first). The
+    slow checks (``realpath``, ``stat``) are made only for symbolic links: a
+    plain entry under a directory that was not reached through a link has the
+    real path of its parent joined with its name.
+    """
     from .report import InputError, ScanWarning
 
     seen: set[str] = set()
@@ -133,50 +182,79 @@ def iter_files(paths: list[str], excludes: list[str], extensions: tuple[str, ...
             real = os.path.realpath(start)
             if real not in seen:
                 seen.add(real)
-                yield start
+                yield start, real, True
             continue
         if not os.path.isdir(start):
             continue
         ignore = Ignore()
         for e in excludes:
             ignore.add(e)
-        load_gitignore(start, ignore)
-        def unreadable(e: OSError) -> None:
-            _report(errors, InputError(display_path(e.filename or start), None,
-                                       f"cannot read the directory: {e.strerror or e}"))
-
-        for dirpath, dirnames, filenames in os.walk(start, onerror=unreadable, followlinks=False):
-            rel_dir = os.path.relpath(dirpath, start)
-            rel_dir = "" if rel_dir == "." else rel_dir
-            keep = []
-            for d in sorted(dirnames):
-                rel = os.path.join(rel_dir, d) if rel_dir else d
-                if d in SKIP_DIRS or ignore.ignored(rel, True):
+        if gitignore:
+            load_gitignore(start, ignore)
+        ignored = ignore.ignored if ignore.patterns else None  # most scans have no pattern at all
+        stack = [(start, "", os.path.realpath(start))]
+        while stack:
+            dirpath, rel_dir, real_dir = stack.pop()
+            try:
+                with os.scandir(dirpath) as it:
+                    entries = sorted(it, key=_name)
+            except OSError as e:
+                _report(errors, InputError(display_path(e.filename or dirpath), None,
+                                           f"cannot read the directory: {e.strerror or e}"))
+                continue
+            subdirs = []
+            for entry in entries:
+                name = entry.name
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                try:
+                    is_dir = entry.is_dir()  # follows a link, as os.walk classifies entries
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    if name in SKIP_DIRS or (ignored is not None and ignored(rel, True)):
+                        continue
+                    full = _join(dirpath, name)
+                    if entry.is_symlink():  # never followed; say why when it matters
+                        why = _directory_link(full, start)
+                        if why is not None:
+                            _report(warnings, ScanWarning(display_path(full), None, why))
+                        continue
+                    subdirs.append((full, rel, _join(real_dir, name)))
                     continue
-                full = os.path.join(dirpath, d)
-                if os.path.islink(full):  # os.walk does not follow it; say why when it matters
-                    why = _directory_link(full, start)
-                    if why is not None:
-                        _report(warnings, ScanWarning(display_path(full), None, why))
+                if not name.lower().endswith(extensions) or (ignored is not None and ignored(rel, False)):
                     continue
-                keep.append(d)
-            dirnames[:] = keep
-            for f in sorted(filenames):
-                if not f.lower().endswith(extensions):
-                    continue
-                rel = os.path.join(rel_dir, f) if rel_dir else f
-                if ignore.ignored(rel, False):
-                    continue
-                full = os.path.join(dirpath, f)
-                refused = _refused(full, start)
-                if refused is not None and (errors is not None or _broken_link(full) is None):
-                    _report(errors, InputError(display_path(full), None, refused))
-                    continue
-                real = os.path.realpath(full)
+                full = _join(dirpath, name)
+                if entry.is_symlink():
+                    refused = _refused(full, start)
+                    if refused is not None and (errors is not None or _broken_link(full) is None):
+                        _report(errors, InputError(display_path(full), None, refused))
+                        continue
+                    real = os.path.realpath(full)
+                else:
+                    try:
+                        regular = entry.is_file(follow_symlinks=False)
+                    except OSError:
+                        regular = True  # vanished: reading it says why
+                    if not regular:  # a FIFO would block the scan; a device is never read
+                        _report(errors, InputError(display_path(full), None, "not read: it is not a regular file"))
+                        continue
+                    real = _join(real_dir, name)
                 if real in seen:
                     continue
                 seen.add(real)
-                yield full
+                yield full, real, False
+            stack.extend(reversed(subdirs))
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+def _join(directory: str, name: str) -> str:
+    """os.path.join for one plain name (a walk joins thousands)."""
+    if os.sep != "/" or directory.endswith("/"):
+        return os.path.join(directory, name)
+    return f"{directory}/{name}"
 
 
 def _directory_link(path: str, root: str) -> Optional[str]:

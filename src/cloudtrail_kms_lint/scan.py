@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .discovery import CFN_EXTENSIONS, TF_EXTENSIONS, display_path, iter_files
+from .discovery import CFN_EXTENSIONS, TF_EXTENSIONS, display_path, walk
+from .prefilter import Facts, Index, other_facts, terraform_facts
 from .report import InputError, ScanResult
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-
-# A file is worth decoding as CloudFormation only if it mentions what a
-# template must have; other YAML/JSON (CI configs, Helm charts) is skipped
-# silently, even when it does not parse.
-_CFN_HINT = re.compile(rb"AWSTemplateFormatVersion|[\"']?Type[\"']?\s*:\s*[\"']?AWS::")
-_CLOUDTRAIL_HINT = re.compile(rb"AWS::CloudTrail::")
-_PLAN_HINT = re.compile(rb'"format_version"\s*:')
 
 
 @dataclass
@@ -46,11 +39,12 @@ class ScanOptions:
     limits: dict = field(default_factory=dict)
 
 
-def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[bytes]:
+def _read(path: str, display: str, limit: int, result: ScanResult, st: Optional[os.stat_result] = None) -> Optional[bytes]:
     import stat
 
     try:
-        st = os.stat(path)
+        if st is None:
+            st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):  # a device, FIFO or socket behind a name: never read it
             result.errors.append(InputError(display, None, "not a regular file; not scanned"))
             return None
@@ -68,6 +62,29 @@ def _read(path: str, display: str, limit: int, result: ScanResult) -> Optional[b
         return None
 
 
+def _facts(path: str, real: str, index: Index, of: Any, options: ScanOptions,
+           result: ScanResult) -> tuple[Optional[Facts], Optional[bytes]]:
+    """The pre-filter's facts about one file: from the index when its metadata is unchanged, else by reading it.
+
+    Returns (None, None) when the file cannot be read (the error is in ``result``),
+    and the file's bytes when it was read.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        result.errors.append(InputError(display_path(path), None, f"cannot read the file: {e.strerror or e}"))
+        return None, None
+    facts = index.get(real, st) if st.st_size <= options.max_file_bytes else None
+    if facts is not None:
+        return facts, None
+    data = _read(path, display_path(path), options.max_file_bytes, result, st)
+    if data is None:
+        return None, None
+    facts = of(path, data)
+    index.put(real, st, facts)
+    return facts, data
+
+
 def scan(options: ScanOptions) -> ScanResult:
     from . import limits
 
@@ -80,55 +97,61 @@ def scan(options: ScanOptions) -> ScanResult:
 def _scan(options: ScanOptions) -> ScanResult:
     from .suppressions import InlineSuppressions, apply
 
-    from .cache import Cache
+    from .cache import Cache, code_fingerprint
+    from .changed import repo_root
 
     result = ScanResult()
     inline = InlineSuppressions() if options.inline_suppressions else None
     cache = Cache(options.cache_dir, enabled=options.use_cache)
+    index = Index(cache.root if cache.enabled else None, repo_root(os.getcwd()), code_fingerprint())
     for p in options.paths:
         if not os.path.exists(p):
             result.errors.append(InputError(display_path(p), None, "no such file or directory"))
-    for path in iter_files(options.paths, options.excludes, CFN_EXTENSIONS, errors=result.errors, warnings=result.warnings):
+    # One walk for both front ends: .tf files go to the Terraform scan, the rest may be templates or plans.
+    tf_files: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for path, real, explicit in walk(options.paths, options.excludes, CFN_EXTENSIONS + TF_EXTENSIONS,
+                                     errors=result.errors, warnings=result.warnings):
+        seen.add(real)
         if path.endswith(TF_EXTENSIONS):
+            tf_files.append((path, real))
             continue
-        display = display_path(path)
-        data = _read(path, display, options.max_file_bytes, result)
-        if data is None:
-            continue
-        if path.endswith(".json") and _PLAN_HINT.search(data[:4096]) and b"planned_values" in data:
-            result.files_scanned += 1
-            _scan_plan(path, display, data, result, options)
-            continue
-        if not _CFN_HINT.search(data):
+        if not explicit and not path.lower().endswith(CFN_EXTENSIONS):
+            continue  # a .TF file: neither front end's
+        facts, data = _facts(path, real, index, other_facts, options, result)
+        if facts is None or not facts.kind:
             continue
         result.files_scanned += 1
-        if not _CLOUDTRAIL_HINT.search(data):
+        if facts.kind == "template":
             continue  # a template without CloudTrail resources has nothing to check
-        _scan_cloudformation(path, display, options, result, inline, cache, data)
-    _scan_terraform(options, result, inline, cache)
+        if data is None:
+            data = _read(path, display_path(path), options.max_file_bytes, result)
+            if data is None:
+                continue
+        if facts.kind == "plan":
+            _scan_plan(path, display_path(path), data, result, options)
+        else:
+            _scan_cloudformation(path, display_path(path), options, result, inline, cache, data)
+    _scan_terraform(options, result, tf_files, index, inline, cache)
+    index.forget_missing([p for p in options.paths if os.path.isdir(p)], seen)
+    index.save()
     cache.prune()
     apply(result, options, inline)
     result.sort()
     return result
 
 
-_TRAIL_TF = re.compile(rb"\baws_cloudtrail")
-_SUPPRESSION_MARKER = b"cloudtrail-kms-lint:ignore"
-_LOCAL_SOURCE = re.compile(rb'\bsource\s*=\s*"(\.{1,2}/[^"]*)"')
-
-
-def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None, cache: Any = None) -> None:
+def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, index: Index, inline: Any = None,
+                    cache: Any = None) -> None:
     """Each directory of .tf files is a module; the ones no scanned module calls are roots."""
-    dirs: dict[str, list[str]] = {}
-    walk_errors: list = []
-    walk_warnings: list = []
-    for path in iter_files(options.paths, options.excludes, TF_EXTENSIONS, errors=walk_errors, warnings=walk_warnings):
-        if not path.endswith(TF_EXTENSIONS):
-            continue  # an explicit non-.tf file is for the CloudFormation scan
-        dirs.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
-    _add_errors(result, walk_errors)  # the CloudFormation walk may have reported the same entries
-    seen_w = {(w.file, w.line, w.message) for w in result.warnings}
-    result.warnings.extend(w for w in walk_warnings if (w.file, w.line, w.message) not in seen_w)
+    dirs: dict[str, list[tuple[str, str]]] = {}
+    absolute: dict[str, str] = {}  # the walk gives a directory's files together: one abspath per directory
+    for path, real in tf_files:
+        parent = os.path.dirname(path)
+        d = absolute.get(parent)
+        if d is None:
+            d = absolute[parent] = os.path.abspath(parent)
+        dirs.setdefault(d, []).append((path, real))
     if not dirs:
         return
     mentions: dict[str, bool] = {}
@@ -136,17 +159,17 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, inline: Any = None
     for d, files in dirs.items():
         mentions[d] = False
         calls[d] = set()
-        for f in files:
-            data = _read(f, display_path(f), options.max_file_bytes, result)
-            if data is None:
+        for f, real in files:
+            facts, _data = _facts(f, real, index, terraform_facts, options, result)
+            if facts is None:
                 continue
             result.files_scanned += 1
-            if inline is not None and _SUPPRESSION_MARKER in data:
+            if inline is not None and facts.marker:
                 inline.add_terraform(f, display_path(f))
-            if _TRAIL_TF.search(data):
+            if facts.trail:
                 mentions[d] = True
-            for m in _LOCAL_SOURCE.finditer(data):
-                calls[d].add(os.path.normpath(os.path.join(d, m.group(1).decode("utf-8", "replace"))))
+            for source in facts.sources:
+                calls[d].add(os.path.normpath(os.path.join(d, source)))
     called = set().union(*calls.values()) if calls else set()
     explicit = {os.path.abspath(p) for p in options.paths if os.path.isdir(p)}
     explicit |= {os.path.dirname(os.path.abspath(p)) for p in options.paths if os.path.isfile(p) and p.endswith(".tf")}

@@ -24,8 +24,10 @@ Standard library only: this runs inside checkov's and cfn-lint's environments.
 
 from __future__ import annotations
 
-from ..report import ScanResult
-from . import github, json_format, junit, sarif, text
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..report import ScanResult
 
 FORMATS = ("text", "json", "sarif", "github", "junit")
 DEFAULT_FORMAT = "text"
@@ -46,14 +48,25 @@ def render(
     ``color`` and ``verbose`` only affect ``text``; ``tool_version`` only
     ``sarif`` and ``junit``. Raises ``ValueError`` for an unknown format.
     """
+    # each formatter is imported when used: a pre-commit run should not pay for XML and SARIF
     if fmt == "text":
+        from . import text
+
         return text.render(result, color=color, verbose=verbose)
     if fmt == "json":
+        from . import json_format
+
         return json_format.render(result)
     if fmt == "sarif":
+        from . import sarif
+
         return sarif.render(result, tool_version=tool_version)
     if fmt == "github":
+        from . import github
+
         return github.render(result)
     if fmt == "junit":
+        from . import junit
+
         return junit.render(result, tool_version=tool_version)
     raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
