@@ -105,3 +105,24 @@ def test_concurrent_runs_share_the_cache_safely(case, tmp_path):
     assert all(p.returncode == 1 for p in procs), [o[1] for o in outs]
     assert len({o[0] for o in outs}) == 1
     assert not [p for p in cache_dir.rglob(".tmp-*")], "temporary files left behind"
+
+
+def test_a_new_file_in_a_called_module_invalidates(tmp_path, capsys, counted):
+    """The entry lists each module directory's .tf files: a file added to a called module is read."""
+    case = tmp_path / "case"
+    shutil.copytree(FIXTURES / "module_local_kms_good", case)
+    module = case / "modules" / "kms" / "main.tf"
+    text = module.read_text()
+    start = text.index("  policy = jsonencode({")
+    end = text.index("  })\n", start) + len("  })\n")
+    module.write_text(text[:start] + text[end:])  # the key without a policy: AWS's default key policy
+    cache_dir = tmp_path / "cache"
+    first = json.loads(run(capsys, case, cache_dir)[1])
+    assert first["findings"], "the default key policy does not let CloudTrail use the key"
+    # the module's good policy, as an aws_kms_key_policy in a new file
+    (case / "modules" / "kms" / "policy.tf").write_text(
+        'resource "aws_kms_key_policy" "this" {\n  key_id = aws_kms_key.this.id\n' + text[start:end] + "}\n")
+    second = json.loads(run(capsys, case, cache_dir)[1])
+    assert len(counted) == 2, "the warm run reused a result that did not know the new file"
+    assert second["findings"] == []
+    assert second == json.loads(run(capsys, case, cache_dir, "--no-cache")[1])

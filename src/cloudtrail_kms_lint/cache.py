@@ -78,6 +78,14 @@ def file_digest(path: str) -> Optional[str]:
         return None
 
 
+def tf_names(directory: str) -> Optional[list]:
+    """The sorted names of a directory's .tf files (None: it cannot be listed)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if n.endswith(".tf"))
+    except OSError:
+        return None
+
+
 def _loc(d: Optional[dict]) -> Optional[Location]:
     return Location(d["file"], d.get("line"), d.get("column")) if d else None
 
@@ -134,6 +142,10 @@ class Cache:
                 if file_digest(path) != digest:
                     self.misses += 1
                     return None
+            for directory, names in entry.get("dirs", {}).items():
+                if tf_names(directory) != names:  # a .tf file added to (or removed from) a module read
+                    self.misses += 1
+                    return None
             findings = [finding_from_dict(d) for d in entry["findings"]]
             errors = [InputError(e["file"], e.get("line"), e["message"]) for e in entry["errors"]]
         except (OSError, ValueError, KeyError, TypeError):
@@ -142,7 +154,10 @@ class Cache:
         self.hits += 1
         return findings, errors
 
-    def put(self, key: str, findings: list[Finding], errors: list[InputError], files: Iterable[str]) -> None:
+    def put(self, key: str, findings: list[Finding], errors: list[InputError], files: Iterable[str],
+            dirs: Iterable[str] = ()) -> None:
+        """``files``: every file the result depends on; ``dirs``: the module directories whose
+        lists of .tf files it depends on (a new file in a called module can change a verdict)."""
         if not self.enabled:
             return
         from .limits import TIME_LIMIT_MARK
@@ -153,6 +168,7 @@ class Cache:
         entry = {
             "version": __version__,
             "files": sorted((p, file_digest(p)) for p in set(files)),
+            "dirs": {d: tf_names(d) for d in sorted(set(dirs))},
             "findings": [finding_to_dict(f) for f in findings],
             "errors": [{"file": e.file, "line": e.line, "message": e.message} for e in errors],
         }
@@ -163,7 +179,7 @@ class Cache:
 
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh)
+                fh.write(json.dumps(entry))  # dumps: the C encoder (dump streams through Python)
             os.replace(tmp, target)  # atomic: a concurrent reader sees the old entry or the new one
         except OSError:
             return  # a read-only or full disk: the scan goes on without caching

@@ -65,7 +65,7 @@ def local_sources(data: bytes) -> tuple:
 
 
 def terraform_facts(_path: str, data: bytes) -> Facts:
-    sources = local_sources(data) if b'"./' in data or b'"../' in data else ()
+    sources = local_sources(data) if b'".' in data else ()  # one search gates the regex: "./ or "../
     return Facts(trail=TRAIL_TF in data, sources=sources, marker=SUPPRESSION_MARKER in data)
 
 
@@ -176,9 +176,9 @@ class Index:
             import tempfile  # only when writing: a warm run does not pay for it
 
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".tmp-", suffix=".json")
+            doc = {"format": FORMAT, "code": self.fingerprint, "files": self.entries, "dirs": self.dirs}
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": FORMAT, "code": self.fingerprint, "files": self.entries, "dirs": self.dirs}, fh,
-                          separators=(",", ":"))
+                fh.write(json.dumps(doc, separators=(",", ":")))  # dumps, not dump: the C encoder
             os.replace(tmp, self.path)  # atomic: a concurrent run reads the old index or the new one
             st = os.stat(self.path)
         except OSError:

@@ -39,27 +39,50 @@ class ScanOptions:
     limits: dict = field(default_factory=dict)
 
 
-def _read(path: str, display: str, limit: int, result: ScanResult, st: Optional[os.stat_result] = None) -> Optional[bytes]:
+def _read(path: str, display: Optional[str], limit: int, result: ScanResult,
+          st: Optional[os.stat_result] = None) -> Optional[bytes]:
+    """The file's bytes, or None with the reason in ``result`` (``display`` names the file; default: display_path)."""
+    try:
+        return _read_bytes(path, limit, st)
+    except _Unreadable as e:
+        result.errors.append(InputError(display or display_path(path), None, str(e)))
+        return None
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read_bytes(path: str, limit: int, st: Optional[os.stat_result]) -> bytes:
     import stat
 
+    too_large = f"file is larger than the {limit // (1024 * 1024)} MB limit; not scanned"
     try:
         if st is None:
             st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):  # a device, FIFO or socket behind a name: never read it
-            result.errors.append(InputError(display, None, "not a regular file; not scanned"))
-            return None
+            raise _Unreadable("not a regular file; not scanned")
         if st.st_size > limit:
-            result.errors.append(InputError(display, None, f"file is larger than the {limit // (1024 * 1024)} MB limit; not scanned"))
-            return None
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:  # grew while we read it
-            result.errors.append(InputError(display, None, f"file is larger than the {limit // (1024 * 1024)} MB limit; not scanned"))
-            return None
-        return data
+            raise _Unreadable(too_large)
+        # os.read rather than open(): no buffered file object for each of thousands of small files
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            chunks = []
+            want = limit + 1
+            while want > 0:
+                chunk = os.read(fd, min(want, max(st.st_size + 1, 65536)))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                want -= len(chunk)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            os.close(fd)
     except OSError as e:
-        result.errors.append(InputError(display, None, f"cannot read the file: {e.strerror or e}"))
-        return None
+        raise _Unreadable(f"cannot read the file: {e.strerror or e}") from None
+    if len(data) > limit:  # grew while we read it
+        raise _Unreadable(too_large)
+    return data
 
 
 def _facts(path: str, real: str, index: Index, of: Any, options: ScanOptions,
@@ -77,7 +100,7 @@ def _facts(path: str, real: str, index: Index, of: Any, options: ScanOptions,
     facts = index.get(real, st) if st.st_size <= options.max_file_bytes else None
     if facts is not None:
         return facts, None
-    data = _read(path, display_path(path), options.max_file_bytes, result, st)
+    data = _read(path, None, options.max_file_bytes, result, st)
     if data is None:
         return None, None
     facts = of(path, data)
@@ -125,7 +148,7 @@ def _scan(options: ScanOptions) -> ScanResult:
         if facts.kind == "template":
             continue  # a template without CloudTrail resources has nothing to check
         if data is None:
-            data = _read(path, display_path(path), options.max_file_bytes, result)
+            data = _read(path, None, options.max_file_bytes, result)
             if data is None:
                 continue
         if facts.kind == "plan":
@@ -232,7 +255,8 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
         result.resources_checked += len({f.resource for f in findings})
         result.findings.extend(findings)
         if cache is not None and key is not None:
-            cache.put(key, findings, all_errors, set(own) | {p for p in project.files_read if p.startswith(real_root)})
+            cache.put(key, findings, all_errors, set(own) | {p for p in project.files_read if p.startswith(real_root)},
+                      dirs=[d for d in project._dirs if d == real_root or d.startswith(real_root + os.sep)])
 
 
 def _limits_fingerprint() -> str:
