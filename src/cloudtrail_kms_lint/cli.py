@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a resource limit, e.g. max-seconds=20 (names in docs/security.md; repeatable)")
     s.add_argument("--cache-dir", metavar="DIR",
                    help="where the analysis cache lives (default: $XDG_CACHE_HOME/cloudtrail-kms-lint)")
+    s.add_argument("--jobs", "-j", type=_jobs, metavar="N",
+                   help="processes that analyse Terraform root modules in parallel (default: one per core, "
+                        "at most 4; 1: no worker processes)")
 
     e = sub.add_parser("explain", help="print a rule's documentation")
     e.add_argument("rule", help="CTKMS004, CKV_CTKMS_4 or E9104")
@@ -194,9 +197,21 @@ def _scan_options(args, paths: list[str]):
         limits={**cfg.limits, **_limits(args.limit)},
         use_cache=not args.no_cache,
     )
+    if args.jobs is not None:
+        options.jobs = args.jobs
     strict = args.strict if args.strict is not None else bool(cfg.strict)
     fail_on = args.fail_on or cfg.fail_on or catalogue.ERROR
     return options, strict, fail_on
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64, got {text!r}")
+    return n
 
 
 def _cmd_explain(args) -> int:

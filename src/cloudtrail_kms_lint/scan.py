@@ -37,6 +37,17 @@ class ScanOptions:
     use_cache: bool = True
     # limit name -> value (limits.Limits; --limit and the configuration's [limits] table)
     limits: dict = field(default_factory=dict)
+    # processes that analyse Terraform root modules (--jobs); 1: all in this process
+    jobs: int = field(default_factory=lambda: default_jobs())
+
+
+def default_jobs() -> int:
+    """One worker per core, at most 4 (the analyses are CPU-bound; memory grows with each worker)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
 
 
 def _read(path: str, display: Optional[str], limit: int, result: ScanResult,
@@ -211,20 +222,18 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
     roots = [d for d in roots if relevant(d, set())]
     if not roots:
         return
-    from .terraform.analysis import analyse_root
-    from .terraform.module import Project, root_var_values
-
     from .cache import file_digest
 
+    pending: list[tuple[str, str, Optional[str], list[str], str]] = []
     for root in roots:
         scan_root = _scan_root_for(root, options.paths)
+        real_root = os.path.realpath(scan_root)
         # The entry is looked up by the root's own files and options; it holds every file the
         # analysis read (called modules, policy files) and is used only if none changed.
         key = None
         own: list[str] = []
         if cache is not None and cache.enabled:
             # only regular files inside the scanned root: never follow a link out of it, never read a device
-            real_root = os.path.realpath(scan_root)
             for n in sorted(os.listdir(root)):
                 p = os.path.join(root, n)
                 real = os.path.realpath(p)
@@ -242,21 +251,92 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
                 result.resources_checked += len({f.resource for f in findings})
                 result.findings.extend(findings)
                 continue
-        project = Project(scan_root, display_path)
-        errors: list = []
-        var_values = root_var_values(root, options.var_files, options.variables, display_path, errors)
-        try:
-            findings = analyse_root(project, root, var_values, tuple(options.accounts))
-        except RecursionError:
+        pending.append((root, scan_root, key, own, real_root))
+    if not pending:
+        return  # every root from the cache: the analysis (and python-hcl2) is never imported
+    jobs = [(root, scan_root, options.var_files, options.variables, tuple(options.accounts))
+            for root, scan_root, _key, _own, _real in pending]
+    for (root, _scan_root, key, own, real_root), outcome in zip(pending, _analyse_roots(jobs, options.jobs)):
+        if outcome.too_deep:
             result.errors.append(InputError(display_path(root), None, "the module is nested too deeply to analyse; it was not verified"))
             continue
-        all_errors = errors + [e for md in project._dirs.values() for e in md.errors]
-        _add_errors(result, all_errors)
-        result.resources_checked += len({f.resource for f in findings})
-        result.findings.extend(findings)
+        _add_errors(result, outcome.errors)
+        result.resources_checked += len({f.resource for f in outcome.findings})
+        result.findings.extend(outcome.findings)
         if cache is not None and key is not None:
-            cache.put(key, findings, all_errors, set(own) | {p for p in project.files_read if p.startswith(real_root)},
-                      dirs=[d for d in project._dirs if d == real_root or d.startswith(real_root + os.sep)])
+            cache.put(key, outcome.findings, outcome.errors,
+                      set(own) | {p for p in outcome.files_read if p.startswith(real_root)},
+                      dirs=[d for d in outcome.dirs if d == real_root or d.startswith(real_root + os.sep)])
+
+
+@dataclass
+class _RootOutcome:
+    """One root module's analysis, as a worker process sends it back."""
+
+    findings: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    files_read: set = field(default_factory=set)
+    dirs: list = field(default_factory=list)  # module directories read
+    too_deep: bool = False
+    pid: int = 0  # the process that analysed it
+
+
+# Below this many roots to analyse, starting worker processes costs more than it saves.
+PARALLEL_MIN_ROOTS = 6
+
+
+def _analyse_roots(jobs: list, workers: int) -> list:
+    """Analyse root modules: in worker processes when there are enough of them and ``workers`` > 1.
+
+    Each root is analysed on its own Project, so the analyses are independent and the
+    results come back in ``jobs`` order: the report is the same as a sequential run's.
+    Workers are forked (Linux) after python-hcl2 and its parser are loaded, so each
+    does not load them again; elsewhere, or with --jobs 1, the roots are analysed here.
+    """
+    import multiprocessing
+
+    from . import limits
+
+    workers = min(workers, len(jobs))
+    if workers < 2 or len(jobs) < PARALLEL_MIN_ROOTS or "fork" not in multiprocessing.get_all_start_methods():
+        return [_analyse_root_job(job) for job in jobs]
+    try:
+        from .terraform.parse import hcl2_available, parse_text
+
+        if hcl2_available():
+            parse_text("x = 1\n")  # loads python-hcl2's parser once, before the fork
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        current = limits.current()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            return list(pool.map(_analyse_root_in_worker, [(current, job) for job in jobs], chunksize=1))
+    except (OSError, ImportError):  # no processes (a sandbox, a resource limit): analyse here
+        return [_analyse_root_job(job) for job in jobs]
+
+
+def _analyse_root_in_worker(args: tuple) -> _RootOutcome:
+    from . import limits
+
+    current, job = args
+    with limits.use(current):
+        return _analyse_root_job(job)
+
+
+def _analyse_root_job(job: tuple) -> _RootOutcome:
+    from .terraform.analysis import analyse_root
+    from .terraform.module import Project, root_var_values
+
+    root, scan_root, var_files, variables, accounts = job
+    project = Project(scan_root, display_path)
+    errors: list = []
+    var_values = root_var_values(root, var_files, variables, display_path, errors)
+    try:
+        findings = analyse_root(project, root, var_values, accounts)
+    except RecursionError:
+        return _RootOutcome(too_deep=True, pid=os.getpid())
+    all_errors = errors + [e for md in project._dirs.values() for e in md.errors]
+    return _RootOutcome(findings, all_errors, set(project.files_read), list(project._dirs), pid=os.getpid())
 
 
 def _limits_fingerprint() -> str:
