@@ -28,8 +28,10 @@ from ..report import InputError
 from ..values import Symbol
 from .expressions import Scope, evaluate
 from .functions import directory_reader
-from .parse import Block, Expression, ParsedFile, parse_file
+from .parse import Block, Expression, parse_blocks, parse_text, read_source, require_hcl2
+from .blocks import ALWAYS_PARSED, LOOKED_UP_TYPES, relevant_blocks  # noqa: F401 - re-exported
 from .policy_document import as_attributes, render_document
+from .treecache import default as default_trees, set_default as set_default_trees
 
 MAX_MODULE_DEPTH = limits.DEFAULTS.max_module_depth  # the default; in force: limits.current().max_module_depth
 # Attributes a reference may read from a resource that are known only after apply.
@@ -89,9 +91,14 @@ class Ref:
 class Project:
     """One scan's Terraform state: parsed directories and the symbols evaluation created."""
 
-    def __init__(self, root: str, display: Callable[[str], str]):
+    def __init__(self, root: str, display: Callable[[str], str], tree_cache: Any = None):
         self.root = os.path.realpath(root)
         self.display = display
+        # block parse trees (treecache.TreeCache); None: the process's in-memory one. It also becomes
+        # treecache.default(), for the expressions, templates and .tfvars files parsed while analysing
+        # (until the next Project), so a Project without one never writes to another's directory.
+        self.tree_cache = tree_cache
+        set_default_trees(tree_cache)
         self._dirs: dict[str, ModuleDir] = {}
         self.refs: dict[str, Ref] = {}
         self.statement_locations: dict[int, Location] = {}
@@ -121,6 +128,7 @@ class Project:
         except OSError as e:
             md.errors.append(InputError(self.display(path), None, f"cannot read the module directory: {e.strerror or e}"))
             names = []
+        entries: list = []  # (display name, text or None, ParsedFile of a read error or None)
         for n in names:
             full = os.path.join(path, n)
             refused = refuse_path(full, self.root)
@@ -128,11 +136,42 @@ class Project:
                 md.errors.append(InputError(self.display(full), None, refused))
                 continue
             self.files_read.add(os.path.realpath(full))
-            pf: ParsedFile = parse_file(full, self.display(full))
+            shown = self.display(full)
+            text, failed = read_source(full, shown)
+            entries.append((shown, text, failed))
+        for pf in self._parse_entries(entries):
             md.files.append(pf)
             md.errors.extend(pf.errors)
         self._dirs[path] = md
         return md
+
+    def _parse_entries(self, entries: list) -> list:
+        """ParsedFile per file of a module directory: only the blocks the analysis can read.
+
+        Every file is split into its top-level blocks without a parser (``blocks.split``). When one
+        cannot be split, every file is parsed in full, as ``parse_file`` does. Otherwise only the
+        relevant blocks are parsed (see :func:`relevant_blocks`), each alone, with the positions of a
+        full parse; a syntax error in any other block is not reported (it cannot change a verdict)."""
+        from .blocks import split
+
+        texts = [(None if text is None else (text[1:] if text.startswith("\ufeff") else text)) for _, text, _ in entries]
+        spans: list = []
+        for text in texts:
+            sp = split(text) if text is not None else []
+            if sp is None:
+                require_hcl2()
+                trees = self.tree_cache if self.tree_cache is not None else default_trees()
+                return [failed if failed is not None else parse_text(text, shown, trees) for shown, text, failed in entries]
+            spans.append(sp)
+        keep = relevant_blocks(spans)
+        trees = self.tree_cache if self.tree_cache is not None else default_trees()
+        out = []
+        for k, (shown, _text, failed) in enumerate(entries):
+            if failed is not None:
+                out.append(failed)
+                continue
+            out.append(parse_blocks(texts[k], shown, [b for j, b in enumerate(spans[k]) if (k, j) in keep], trees))
+        return out
 
     def inside_root(self, path: str) -> bool:
         real = os.path.realpath(path)
@@ -148,7 +187,8 @@ class Project:
 
 def tfvars_values(path: str, display: Callable[[str], str], errors: list) -> dict:
     """Variable values from a .tfvars file (expressions, evaluated in the module's scope)."""
-    pf = parse_file(path, display(path))
+    text, failed = read_source(path, display(path))
+    pf = failed if failed is not None else parse_text(text, display(path), default_trees())
     errors.extend(pf.errors)
     return {name: attr.expression for name, attr in pf.attributes.items()}
 

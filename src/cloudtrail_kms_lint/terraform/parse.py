@@ -355,34 +355,157 @@ def parse_file(path: str, display: Optional[str] = None) -> ParsedFile:
     """
     display = display or path
     require_hcl2()
+    text, failed = read_source(path, display)
+    if failed is not None:
+        return failed
+    return parse_text(text, display)
+
+
+def read_source(path: str, display: Optional[str] = None) -> tuple[Optional[str], Optional[ParsedFile]]:
+    """The text of a .tf file, as :func:`parse_file` reads it (BOM kept), or (None, a ParsedFile whose
+    ``errors`` say why it cannot be read: unreadable, too large, a NUL byte, not UTF-8). Loads no parser."""
+    display = display or path
     limit = limits.current().max_parse_bytes
     try:
         with open(path, "rb") as f:
             raw = f.read(limit + 1)
     except OSError as e:
-        return ParsedFile(display, errors=[InputError(display, None, f"cannot read the file: {e.strerror or e}")])
+        return None, ParsedFile(display, errors=[InputError(display, None, f"cannot read the file: {e.strerror or e}")])
     if len(raw) > limit:
         from ..cloudformation.loader import too_large_to_parse
 
-        return ParsedFile(display, errors=[InputError(display, None, too_large_to_parse(limit))])
+        return None, ParsedFile(display, errors=[InputError(display, None, too_large_to_parse(limit))])
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        return ParsedFile(display, errors=[InputError(display, line, "cannot read the file: it contains a NUL byte "
-                                                                     "(a binary file?)")])
+        return None, ParsedFile(display, errors=[InputError(display, line, "cannot read the file: it contains a NUL "
+                                                                           "byte (a binary file?)")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        return ParsedFile(display, errors=[InputError(display, line, "cannot read the file: it is not UTF-8 text")])
-    return parse_text(text, display)
+        return None, ParsedFile(display, errors=[InputError(display, line, "cannot read the file: it is not UTF-8 text")])
+    return text, None
 
 
-def parse_text(text: str, path: str = "<string>") -> ParsedFile:
-    """Parse HCL text; ``path`` names it in locations."""
+def _tree_via(trees: Any, text: str) -> Any:
+    """The parse tree of ``text`` from the tree cache, or parsed (and cached): our tree classes either
+    way (treecache.Tree/Token), shared and only read. Raises what python-hcl2 raises (ParserMissing when
+    it is not installed), or the remembered syntax error (treecache.CachedParseError)."""
+    tree = trees.tree(text)
+    if tree is None:
+        try:
+            raw = _parse_tree(text)
+        except ParserMissing:
+            raise
+        except Exception as e:
+            trees.put_error(text, e)  # a syntax error: remembered, so a warm run needs no parser to report it
+            raise
+        tree = trees.parsed(text, raw)
+    return tree
+
+
+_BLOCK_KEY = "block\0"  # tree-cache keys of top-level blocks: their node alone, not a whole parse
+
+
+def parse_blocks(text: str, path: str, spans: list, trees: Any = None) -> ParsedFile:
+    """Parse only some top-level blocks of a file: ``spans`` are :class:`~.blocks.TopBlock` of ``text``
+    (BOM removed), in source order.
+
+    Each block's tree is that of its text alone, padded with spaces to its column (taken from ``trees``,
+    a :class:`~.treecache.TreeCache`, when it is there; the blocks that are not are parsed together in
+    one python-hcl2 call, or alone when that fails). Each block gets its own :class:`Source` (that text,
+    its line as ``line_offset``), so lines, columns and ``node_text`` are those of a full parse. When a
+    block does not parse, or its tree has an unexpected shape, the whole file is parsed as
+    :func:`parse_text` does (the same result, errors included). ParserMissing is raised only when a
+    block really has to be parsed."""
+    from .treecache import CachedParseError, default
+
+    cache = trees if trees is not None else default()
+    keyed = [(_BLOCK_KEY + " " * (s.column - 1) + text[s.start:s.end], s) for s in spans]
+    found: dict = {}
+    missing: list = []
+    for key, _span in keyed:
+        if key in found or key in missing:
+            continue
+        try:
+            node = cache.tree(key)
+        except (CachedParseError, RecursionError):  # it did not parse before: the full parse says where
+            return parse_text(text, path, cache)
+        if node is None:
+            missing.append(key)
+        else:
+            found[key] = node
+    if len(missing) > 1:
+        found.update(_parse_blocks_together(cache, missing))
+    for key in missing:
+        if key in found:
+            continue
+        try:
+            found[key] = _parse_block_alone(cache, key)
+        except ParserMissing:
+            raise
+        except Exception:  # a syntax error (or too deep): the full parse says what and where
+            return parse_text(text, path, cache)
+    result = ParsedFile(path)
+    for key, span in keyed:
+        source = Source(path, key[len(_BLOCK_KEY):], span.line - 1)
+        try:
+            result.blocks.append(_block(found[key], source, result.errors, 1))  # as _walk_body at depth 0
+        except Exception:  # noqa: BLE001 - too deep, an unexpected shape: the full parse reports it
+            return parse_text(text, path, cache)
+    return result
+
+
+def _only_block(tree: Any) -> Any:
+    body = _body_of(tree)
+    nodes = subtrees(body) if body is not None else []
+    if len(nodes) != 1 or nodes[0].data != "block":
+        raise ValueError("not one block")
+    return nodes[0]
+
+
+def _parse_block_alone(cache: Any, key: str) -> Any:
+    text = key[len(_BLOCK_KEY):]
+    try:
+        node = _only_block(_parse_tree(text))
+    except ParserMissing:
+        raise
+    except Exception as e:
+        cache.put_error(key, e)
+        raise
+    return cache.parsed(key, node)
+
+
+def _parse_blocks_together(cache: Any, keys: list) -> dict:
+    """Block trees of several block texts from one python-hcl2 call (each on its own lines); {} when
+    that fails (each is then parsed alone, which says which one does not parse)."""
+    texts = [k[len(_BLOCK_KEY):] for k in keys]
+    try:
+        tree = _parse_tree("\n".join(texts))
+    except ParserMissing:
+        raise
+    except Exception:  # noqa: BLE001 - one of them does not parse
+        return {}
+    body = _body_of(tree)
+    nodes = subtrees(body) if body is not None else []
+    if len(nodes) != len(keys) or any(n.data != "block" for n in nodes):
+        return {}
+    out = {}
+    line, pos = 1, 0
+    for key, t, node in zip(keys, texts, nodes):
+        out[key] = cache.parsed(key, node, line - 1, pos)
+        line += t.count("\n") + 1
+        pos += len(t) + 1
+    return out
+
+
+def parse_text(text: str, path: str = "<string>", trees: Any = None) -> ParsedFile:
+    """Parse HCL text; ``path`` names it in locations. ``trees``: a treecache.TreeCache to take the
+    parse tree from (and to put it in)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        tree = _parse_tree(text)
+        tree = _parse_tree(text) if trees is None else _tree_via(trees, text)
     except ParserMissing:
         raise
     except RecursionError:
@@ -535,8 +658,11 @@ def template_expression(template: str, file: str = "<template>", line: int = 1) 
 
 @functools.lru_cache(maxsize=256)
 def _cached_tree(text: str):
-    # Trees are only read, never changed, so sharing them between callers is safe.
-    return _parse_tree(text)
+    # Trees are only read, never changed, so sharing them between callers is safe. Through the
+    # default tree cache: a run whose trees are all cached loads no parser.
+    from .treecache import default
+
+    return _tree_via(default(), text)
 
 
 def _template_as_quoted(template: str) -> Optional[str]:
