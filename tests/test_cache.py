@@ -57,9 +57,60 @@ def test_warm_run_reuses_the_result(case, tmp_path, capsys, counted):
 
 def test_a_change_in_a_called_module_invalidates(case, tmp_path, capsys, counted):
     cache_dir = tmp_path / "cache"
-    run(capsys, case, cache_dir)
+    first = run(capsys, case, cache_dir)
     module = case / "modules" / "kms" / "main.tf"
-    module.write_text(module.read_text() + "\n# a change\n")
+    text = module.read_text()
+    assert '"kms:Decrypt"' in text
+    module.write_text(text.replace('"kms:Decrypt"', '"kms:ListKeys"'))  # no reader grant any more
+    second = run(capsys, case, cache_dir)
+    assert len(counted) == 2
+    assert second != first
+
+
+UNRELATED = '''
+# a comment, and a resource no trail or key refers to
+resource "aws_sns_topic" "alerts" {
+  name = "alerts"
+}
+'''
+
+
+@pytest.mark.parametrize("where", ["root", "module"])
+def test_an_edit_no_verdict_can_depend_on_reuses_the_result(case, tmp_path, capsys, counted, where):
+    """Entries digest .tf files by the blocks the analysis can see and their positions (what a
+    pre-commit run after an ordinary edit needs): appending a comment or an unrelated resource
+    keeps the result, and the report stays the same as a fresh run's."""
+    cache_dir = tmp_path / "cache"
+    first = run(capsys, case, cache_dir)
+    target = case / "main.tf" if where == "root" else case / "modules" / "kms" / "main.tf"
+    target.write_text(target.read_text() + UNRELATED)
+    second = run(capsys, case, cache_dir)
+    assert len(counted) == 1, "the unrelated edit caused a new analysis"
+    assert second == first == run(capsys, case, cache_dir, "--no-cache")
+
+
+def test_an_unrelated_block_that_moves_findings_invalidates(case, tmp_path, capsys, counted):
+    cache_dir = tmp_path / "cache"
+    first = json.loads(run(capsys, case, cache_dir)[1])
+    root = case / "main.tf"
+    root.write_text(UNRELATED + root.read_text())  # every block below moves down
+    second = json.loads(run(capsys, case, cache_dir)[1])
+    assert len(counted) == 2
+    moved = UNRELATED.count("\n")
+    before = [(f["rule"], f["line"]) for f in first["findings"]]
+    assert before, "the case has findings"
+    assert [(f["rule"], f["line"]) for f in second["findings"]] == [(r, n + moved) for r, n in before]
+
+
+def test_a_result_with_errors_depends_on_whole_files(tmp_path, capsys, counted):
+    """An error message may quote any block: with errors, any change to a file re-analyses."""
+    case = tmp_path / "case"
+    shutil.copytree(FIXTURES / "syntax_error_key_file", case, ignore=shutil.ignore_patterns("expected.json"))
+    cache_dir = tmp_path / "cache"
+    first = json.loads(run(capsys, case, cache_dir)[1])
+    assert first["errors"]
+    tf = sorted(case.glob("*.tf"))[0]
+    tf.write_text(tf.read_text() + "\n# a comment\n")
     run(capsys, case, cache_dir)
     assert len(counted) == 2
 

@@ -44,7 +44,7 @@ def test_parallel_report_equals_sequential(repo, capsys, monkeypatch):
 def test_workers_are_other_processes(repo, monkeypatch):
     monkeypatch.chdir(repo)
     roots = [str(repo / name) for name in CASES]
-    jobs = [(r, str(repo), [], {}, ()) for r in roots]
+    jobs = [(r, str(repo), [], {}, (), None) for r in roots]
     assert len(jobs) >= scan_module.PARALLEL_MIN_ROOTS
     parallel = scan_module._analyse_roots(jobs, 2)
     assert {o.pid for o in parallel} and os.getpid() not in {o.pid for o in parallel}
@@ -56,7 +56,7 @@ def test_workers_are_other_processes(repo, monkeypatch):
 
 def test_few_roots_stay_in_process(repo, monkeypatch):
     monkeypatch.chdir(repo)
-    jobs = [(str(repo / name), str(repo), [], {}, ()) for name in CASES[:2]]
+    jobs = [(str(repo / name), str(repo), [], {}, (), None) for name in CASES[:2]]
     assert {o.pid for o in scan_module._analyse_roots(jobs, 4)} == {os.getpid()}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from . import __version__
 from .model import Finding, Location, Related, TraceStep
@@ -62,6 +62,7 @@ def default_dir() -> str:
 
 
 MAX_DIGEST_BYTES = 10 * 1024 * 1024
+BLOCKS_DIGEST = "blocks:"  # prefix of a digest of part of a file (see Cache.get)
 
 
 def file_digest(path: str) -> Optional[str]:
@@ -132,14 +133,22 @@ class Cache:
     def _path(self, key: str) -> str:
         return os.path.join(self.root, key[:2], key + ".json")
 
-    def get(self, key: str) -> Optional[tuple[list[Finding], list[InputError]]]:
+    def get(self, key: str, digest: Optional[Callable[[str], Optional[str]]] = None,
+            ) -> Optional[tuple[list[Finding], list[InputError]]]:
+        """The entry for ``key`` if every file it depends on is unchanged. A file recorded with a
+        ``blocks:`` digest is checked with ``digest`` (the caller's: e.g. the Terraform blocks an
+        analysis can see), any other with its content's SHA-256."""
         if not self.enabled:
             return None
         try:
             with open(self._path(key), encoding="utf-8") as fh:
                 entry = json.load(fh)
-            for path, digest in entry.get("files", []):
-                if file_digest(path) != digest:
+            for path, recorded in entry.get("files", []):
+                if isinstance(recorded, str) and recorded.startswith(BLOCKS_DIGEST):
+                    now = digest(path) if digest is not None else None
+                else:
+                    now = file_digest(path)
+                if now != recorded:
                     self.misses += 1
                     return None
             for directory, names in entry.get("dirs", {}).items():
@@ -155,9 +164,10 @@ class Cache:
         return findings, errors
 
     def put(self, key: str, findings: list[Finding], errors: list[InputError], files: Iterable[str],
-            dirs: Iterable[str] = ()) -> None:
+            dirs: Iterable[str] = (), digest: Optional[Callable[[str], Optional[str]]] = None) -> None:
         """``files``: every file the result depends on; ``dirs``: the module directories whose
-        lists of .tf files it depends on (a new file in a called module can change a verdict)."""
+        lists of .tf files it depends on (a new file in a called module can change a verdict);
+        ``digest``: the digest to record for a file (default: the SHA-256 of its content)."""
         if not self.enabled:
             return
         from .limits import TIME_LIMIT_MARK
@@ -167,7 +177,7 @@ class Cache:
             return
         entry = {
             "version": __version__,
-            "files": sorted((p, file_digest(p)) for p in set(files)),
+            "files": sorted((p, (digest or file_digest)(p)) for p in set(files)),
             "dirs": {d: tf_names(d) for d in sorted(set(dirs))},
             "findings": [finding_to_dict(f) for f in findings],
             "errors": [{"file": e.file, "line": e.line, "message": e.message} for e in errors],

@@ -63,9 +63,10 @@ def _tf_dirs(root: str, index: Index) -> Iterator[tuple[str, list[tuple[str, str
     the same entries: its recorded listing is used instead of listing it again. Adding, removing
     or renaming an entry changes the directory's mtime; a changed file is caught by its own stamp.
     """
+    root = os.path.abspath(root)
     stack = [(root, os.path.realpath(root))]
     while stack:
-        d, real_d = stack.pop()
+        d, real_d = stack.pop()  # absolute and normalised: joins of root and entry names
         try:
             st = os.stat(d)
         except OSError:
@@ -96,8 +97,8 @@ def _tf_dirs(root: str, index: Index) -> Iterator[tuple[str, list[tuple[str, str
             index.put_dir(real_d, st, files, subdirs)
         files, subdirs = listing
         if files:
-            yield d, [(os.path.join(d, name), real) for name, real in files]
-        stack.extend((os.path.join(d, n), os.path.join(real_d, n)) for n in reversed(subdirs))
+            yield d, [(f"{d}{os.sep}{name}", real) for name, real in files]
+        stack.extend((f"{d}{os.sep}{n}", f"{real_d}{os.sep}{n}") for n in reversed(subdirs))
 
 
 def _module_sources(root: str, index: Index, policy_names: set[str]) -> tuple[dict[str, list[str]], set[str]]:
@@ -114,8 +115,7 @@ def _module_sources(root: str, index: Index, policy_names: set[str]) -> tuple[di
     limit = limits.current().max_file_bytes
     seen: set[str] = set()
     count = 0
-    for directory, files in _tf_dirs(root, index):
-        d = os.path.abspath(directory)
+    for d, files in _tf_dirs(root, index):
         calls = sources.setdefault(d, [])
         for full, real in files:
             count += 1

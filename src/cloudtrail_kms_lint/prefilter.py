@@ -139,11 +139,10 @@ class Index:
         e = self.dirs.get(real)
         if (e is None or len(e) != 5 or e[0] != st.st_mtime_ns or e[1] != st.st_ctime_ns or e[2] != st.st_ino):
             return None
-        try:
-            files = [(str(n), str(r)) for n, r in e[3]]
-            subdirs = [str(n) for n in e[4]]
-        except (TypeError, ValueError):
-            return None
+        files, subdirs = e[3], e[4]
+        if (type(files) is not list or type(subdirs) is not list or not all(type(n) is str for n in subdirs)
+                or not all(type(f) is list and len(f) == 2 and type(f[0]) is str and type(f[1]) is str for f in files)):
+            return None  # a damaged index: list the directory again
         return files, subdirs
 
     def put_dir(self, real: str, st: os.stat_result, files: list, subdirs: list) -> None:

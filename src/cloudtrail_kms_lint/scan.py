@@ -224,6 +224,7 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
         return
     from .cache import file_digest
 
+    digests = _TerraformDigests()
     pending: list[tuple[str, str, Optional[str], list[str], str]] = []
     for root in roots:
         scan_root = _scan_root_for(root, options.paths)
@@ -243,8 +244,8 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
             key = cache.key("terraform-root", {"root": root, "scan_root": scan_root, "cwd": os.getcwd(),
                                                "vars": options.variables, "var_files": options.var_files,
                                                "accounts": options.accounts, "limits": _limits_fingerprint()},
-                            [(p, file_digest(p)) for p in own])
-            hit = cache.get(key)
+                            [(p, digests.of(p, real_root)) for p in own])
+            hit = cache.get(key, lambda p, r=real_root: digests.of(p, r))
             if hit is not None:
                 findings, errors = hit
                 _add_errors(result, errors)
@@ -254,7 +255,9 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
         pending.append((root, scan_root, key, own, real_root))
     if not pending:
         return  # every root from the cache: the analysis (and python-hcl2) is never imported
-    jobs = [(root, scan_root, options.var_files, options.variables, tuple(options.accounts))
+    # parse trees of Terraform blocks are cached beside the results (terraform/treecache.py)
+    trees = os.path.join(cache.root, "trees") if cache is not None and cache.enabled else None
+    jobs = [(root, scan_root, options.var_files, options.variables, tuple(options.accounts), trees)
             for root, scan_root, _key, _own, _real in pending]
     for (root, _scan_root, key, own, real_root), outcome in zip(pending, _analyse_roots(jobs, options.jobs)):
         if outcome.too_deep:
@@ -264,9 +267,74 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
         result.resources_checked += len({f.resource for f in outcome.findings})
         result.findings.extend(outcome.findings)
         if cache is not None and key is not None:
+            # A result with errors is kept by whole-file digests: an error's text may come from any block.
+            digest = None if outcome.errors else (lambda p, r=real_root: digests.of(p, r))
             cache.put(key, outcome.findings, outcome.errors,
                       set(own) | {p for p in outcome.files_read if p.startswith(real_root)},
-                      dirs=[d for d in outcome.dirs if d == real_root or d.startswith(real_root + os.sep)])
+                      dirs=[d for d in outcome.dirs if d == real_root or d.startswith(real_root + os.sep)],
+                      digest=digest)
+
+
+class _TerraformDigests:
+    """Digests of files for the analysis cache. A .tf file's covers only the blocks the analysis can
+    see (terraform/blocks.py: the same relevance rules that decide what is parsed) and where they
+    are, so a pre-commit run after an edit that no verdict can depend on (a comment, a resource no
+    trail or key refers to) finds its result without loading the analysis or python-hcl2.
+    Any other file, or a directory that cannot be split into blocks, is digested whole."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[tuple[str, str], dict[str, str]] = {}
+
+    def of(self, path: str, real_root: str) -> Optional[str]:
+        from .cache import file_digest
+
+        if path.endswith(".tf"):
+            directory, name = os.path.split(path)
+            key = (directory, real_root)
+            if key not in self._dirs:
+                self._dirs[key] = _blocks_digests(directory, real_root)
+            found = self._dirs[key].get(name)
+            if found is not None:
+                return found
+        return file_digest(path)
+
+
+def _blocks_digests(directory: str, real_root: str) -> dict[str, str]:
+    """name -> "blocks:<sha256>" for the .tf files of a module directory, read as the Terraform front
+    end reads them (terraform/module.py): links out of the scanned root and non-regular files are
+    left out; a file that cannot be read or decoded counts as empty. {} when a file cannot be split."""
+    import stat
+
+    from . import limits
+    from .cache import BLOCKS_DIGEST
+    from .terraform.blocks import relevant_digests
+
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".tf"))
+    except OSError:
+        return {}
+    kept: list[str] = []
+    texts: list[Optional[str]] = []
+    limit = limits.current().max_parse_bytes
+    for n in names:
+        full = os.path.join(directory, n)
+        real = os.path.realpath(full)
+        if not (real == real_root or real.startswith(real_root + os.sep)):
+            continue
+        text = None
+        try:
+            if stat.S_ISREG(os.stat(full).st_mode):
+                data = _read_bytes(full, limit, None)
+                if b"\x00" not in data:
+                    text = data.decode("utf-8")
+        except (_Unreadable, OSError, UnicodeDecodeError):
+            text = None
+        kept.append(n)
+        texts.append(text[1:] if text is not None and text.startswith("\ufeff") else text)
+    found = relevant_digests(texts)
+    if found is None:
+        return {}
+    return {n: BLOCKS_DIGEST + d for n, d in zip(kept, found)}
 
 
 @dataclass
@@ -323,12 +391,26 @@ def _analyse_root_in_worker(args: tuple) -> _RootOutcome:
         return _analyse_root_job(job)
 
 
+_TREE_CACHES: dict = {}
+
+
+def _tree_cache(directory: Optional[str]) -> Any:
+    """One TreeCache per directory and process: its in-memory trees serve every root of the scan."""
+    if directory is None:
+        return None
+    if directory not in _TREE_CACHES:
+        from .terraform.treecache import TreeCache
+
+        _TREE_CACHES[directory] = TreeCache(directory)
+    return _TREE_CACHES[directory]
+
+
 def _analyse_root_job(job: tuple) -> _RootOutcome:
     from .terraform.analysis import analyse_root
     from .terraform.module import Project, root_var_values
 
-    root, scan_root, var_files, variables, accounts = job
-    project = Project(scan_root, display_path)
+    root, scan_root, var_files, variables, accounts, trees = job
+    project = Project(scan_root, display_path, tree_cache=_tree_cache(trees))
     errors: list = []
     var_values = root_var_values(root, var_files, variables, display_path, errors)
     try:
