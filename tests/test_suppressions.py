@@ -437,3 +437,21 @@ def test_sarif_with_every_kind_validates(sarif_validator):
     shown = text_format.render(r, show_suppressed=True).splitlines()
     assert "    suppressed: inline: (no reason given)" in shown
     assert "    suppressed: baseline: in the baseline b.json" in shown
+
+
+def test_resource_line_ranges_without_a_parser_match_the_parser():
+    """Suppressions find their resource block with the block splitter (no python-hcl2 on a warm
+    run): the ranges are those the parser gives, for every .tf file of the fixture corpora."""
+    pytest.importorskip("hcl2")
+    from cloudtrail_kms_lint.suppressions import _read_text, _tf_blocks
+
+    root = Path(__file__).resolve().parent / "fixtures"
+    checked = 0
+    for path in sorted(root.rglob("*.tf")):
+        text = _read_text(str(path))
+        fast = _tf_blocks(str(path), "x.tf", text)
+        slow = _tf_blocks(str(path), "x.tf")
+        if slow and fast:
+            assert fast == slow, path
+            checked += 1
+    assert checked > 50

@@ -263,10 +263,16 @@ class _TfFile:
     directives: list
 
 
-def _tf_blocks(path: str, display: str) -> Optional[list]:
-    """Top-level ``resource`` blocks with their line ranges, from the Terraform parser (None: no parser)."""
+def _tf_blocks(path: str, display: str, text: Optional[str] = None) -> Optional[list]:
+    """Top-level ``resource`` blocks with their line ranges: from the block splitter, which needs no
+    parser (terraform/blocks.py), else from the Terraform parser (None: no parser)."""
     from .cloudformation.loader import ParserMissing
+    from .terraform.blocks import split
 
+    spans = split(text) if text is not None else None
+    if spans is not None and all(b.plain_labels for b in spans):
+        return [_TfBlock(b.labels[0], b.labels[1], b.line, b.line + text.count("\n", b.start, b.end))
+                for b in spans if b.type == "resource" and len(b.labels) == 2]
     try:
         from .terraform.parse import parse_file
 
@@ -396,7 +402,7 @@ class InlineSuppressions:
         if not directives:
             self._tf[display] = _TfFile([], [])
             return
-        blocks = _tf_blocks(path, display)
+        blocks = _tf_blocks(path, display, text)
         tf = _TfFile(blocks, directives)
         self._tf[display] = tf
         if blocks is None:
