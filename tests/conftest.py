@@ -127,3 +127,14 @@ def offline_env(tmp_path_factory) -> dict:
 def network_guard():
     """(NetworkBlocked, the list of recorded attempts) for a test that checks the block itself."""
     return NetworkBlocked, ATTEMPTS
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_tree_cache():
+    """A Terraform Project given a TreeCache makes it the process default (terraform/treecache.py):
+    no test leaves one behind for the next."""
+    from cloudtrail_kms_lint.terraform import treecache
+
+    saved = treecache._DEFAULT
+    yield
+    treecache.set_default(saved)

@@ -22,16 +22,6 @@ from cloudtrail_kms_lint.terraform.module import Project, relevant_blocks, root_
 from cloudtrail_kms_lint.terraform.parse import _body_of, _parse_tree, parse_text, subtrees  # noqa: E402
 from cloudtrail_kms_lint.terraform.treecache import TreeCache, build, to_list  # noqa: E402
 
-@pytest.fixture(autouse=True)
-def _restore_default_tree_cache():
-    """A Project given a TreeCache makes it the process default: never leave one behind."""
-    from cloudtrail_kms_lint.terraform import treecache as _tc
-
-    saved = _tc._DEFAULT
-    yield
-    _tc.set_default(saved)
-
-
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 TF_FILES = sorted(p for p in FIXTURES.rglob("*.tf") if p.is_file())

@@ -26,16 +26,6 @@ from cloudtrail_kms_lint.terraform.parse import (  # noqa: E402
     node_text,
 )
 
-@pytest.fixture(autouse=True)
-def _restore_default_tree_cache():
-    """A Project given a TreeCache makes it the process default: never leave one behind."""
-    from cloudtrail_kms_lint.terraform import treecache as _tc
-
-    saved = _tc._DEFAULT
-    yield
-    _tc.set_default(saved)
-
-
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures" / "terraform"

@@ -78,6 +78,11 @@ def other_facts(path: str, data: bytes) -> Facts:
     return Facts(kind="trail-template" if CLOUDTRAIL_CFN in data else "template")
 
 
+def _racy(st: os.stat_result) -> bool:
+    """Changed so recently that the next change could keep the same timestamps: not recorded."""
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1_000_000_000
+
+
 def _stamp(st: os.stat_result) -> list:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
@@ -127,9 +132,8 @@ class Index:
     def put(self, real: str, st: os.stat_result, facts: Facts) -> None:
         if self.path is None:
             return
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1_000_000_000:
-            if self.entries.pop(real, None) is not None:
-                self.dirty = True
+        if _racy(st):
+            self.dirty = self.entries.pop(real, None) is not None or self.dirty
             return
         self.entries[real] = _stamp(st) + [facts.trail, list(facts.sources), facts.marker, facts.kind]
         self.dirty = True
@@ -148,9 +152,8 @@ class Index:
     def put_dir(self, real: str, st: os.stat_result, files: list, subdirs: list) -> None:
         if self.path is None:
             return
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1_000_000_000:
-            if self.dirs.pop(real, None) is not None:
-                self.dirty = True
+        if _racy(st):
+            self.dirty = self.dirs.pop(real, None) is not None or self.dirty
             return
         self.dirs[real] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, [list(f) for f in files], list(subdirs)]
         self.dirty = True
