@@ -128,8 +128,8 @@ def _module_sources(root: str, index: Index, policy_names: set[str]) -> tuple[di
                 st = os.stat(full)
             except OSError:
                 continue
-            facts = None if names else index.get(real, st)
-            if facts is None:
+            known = None if names else index.sources(real, st)
+            if known is None:
                 if st.st_size > limit:
                     continue
                 try:
@@ -143,7 +143,8 @@ def _module_sources(root: str, index: Index, policy_names: set[str]) -> tuple[di
                 index.put(real, st, facts)
                 if any(n in data for n in names):
                     mentioning.add(d)
-            calls.extend(facts.sources)
+                known = facts.sources
+            calls.extend(known)
     return sources, mentioning
 
 

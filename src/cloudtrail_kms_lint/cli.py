@@ -114,7 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_scan(args) -> int:
-    from .baseline import BaselineError
     from .config import ConfigError
     from .output import render
     from .scan import scan
@@ -124,9 +123,15 @@ def _cmd_scan(args) -> int:
     # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers.
     paths = (expand(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache)
              if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."]))
+    # the baseline module is imported only when a baseline is read (a pre-commit run does not pay for it)
+    usage_errors: tuple = (ConfigError,)
+    if args.baseline:
+        from .baseline import BaselineError
+
+        usage_errors += (BaselineError,)
     try:
         options, strict, fail_on = _scan_options(args, paths)
-    except (ConfigError, BaselineError) as e:
+    except usage_errors as e:
         sys.stderr.write(f"cloudtrail-kms-lint: {e}\n")
         return EXIT_ERROR
     result = scan(options)
@@ -173,7 +178,6 @@ def _scan_options(args, paths: list[str]):
     of the same name; --exclude and --var-file are added after the file's
     exclude and var-files (so a --var-file's values win, as in Terraform).
     """
-    from .baseline import Baseline
     from .config import resolve
     from .discovery import display_path
     from .scan import ScanOptions
@@ -191,7 +195,7 @@ def _scan_options(args, paths: list[str]):
         config_dir=cfg.directory,
         config_source=display_path(cfg.path) if cfg.path else "",
         inline_suppressions=not args.no_inline_suppressions,
-        baseline=Baseline.load(args.baseline) if args.baseline else None,
+        baseline=_load_baseline(args.baseline) if args.baseline else None,
         accounts=list(cfg.accounts),
         cache_dir=args.cache_dir,
         limits={**cfg.limits, **_limits(args.limit)},
@@ -202,6 +206,12 @@ def _scan_options(args, paths: list[str]):
     strict = args.strict if args.strict is not None else bool(cfg.strict)
     fail_on = args.fail_on or cfg.fail_on or catalogue.ERROR
     return options, strict, fail_on
+
+
+def _load_baseline(path: str):
+    from .baseline import Baseline
+
+    return Baseline.load(path)
 
 
 def _jobs(text: str) -> int:

@@ -43,7 +43,7 @@ CLOUDTRAIL_CFN = b"AWS::CloudTrail::"
 RACY_SECONDS = 2
 _LOADED: dict = {}  # index path -> (its stamp, code fingerprint, entries, dirs): one read per process
 MAX_ENTRIES = 500_000  # beyond this the index starts again empty (a bound, not a working size)
-FORMAT = 1
+FORMAT = 2
 
 
 class Facts(NamedTuple):  # a tuple: thousands are made per run
@@ -83,23 +83,34 @@ def _racy(st: os.stat_result) -> bool:
     return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1_000_000_000
 
 
-def _stamp(st: os.stat_result) -> list:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+def _stamp(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
+
+
+def _dir_stamp(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
 
 
 class Index:
-    """Facts by real path, valid while the file's metadata is unchanged. Disabled: every look-up misses."""
+    """Facts by real path, valid while the file's metadata is unchanged. Disabled: every look-up misses.
+
+    On disk (one JSON file per repository, compact because a pre-commit run loads it): paths
+    relative to the repository when they are inside it; a file's entry is
+    ``[stamp, flags (1: mentions a trail, 2: holds a suppression comment), sources, kind]``; a
+    directory's is ``[stamp, .tf files (a name, or [name, real path] for a link), subdirectories]``.
+    """
 
     def __init__(self, directory: Optional[str], base: str, fingerprint: str):
         self.path = None
         self.fingerprint = fingerprint
+        self.prefix = os.path.join(os.path.realpath(base), "")
         self.entries: dict[str, list] = {}
-        self.dirs: dict[str, list] = {}  # real directory -> stamp + its listing (changed.py's walk)
+        self.dirs: dict[str, list] = {}  # real directory -> stamp and listing (changed.py's walk)
         self.dirty = False
         self.hits = 0
         if directory is None:
             return
-        key = hashlib.sha256(os.path.realpath(base).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        key = hashlib.sha256(self.prefix.encode("utf-8", "surrogateescape")).hexdigest()[:32]
         self.path = os.path.join(directory, "prefilter", key + ".json")
         try:
             st = os.stat(self.path)
@@ -118,54 +129,88 @@ class Index:
             return
         _LOADED[self.path] = ((st.st_size, st.st_mtime_ns, st.st_ino), fingerprint, self.entries, self.dirs)
 
-    def get(self, real: str, st: os.stat_result) -> Optional[Facts]:
-        e = self.entries.get(real)
-        if (e is None or len(e) != 9 or e[0] != st.st_size or e[1] != st.st_mtime_ns or e[2] != st.st_ctime_ns
-                or e[3] != st.st_ino or e[4] != st.st_dev):
+    def _key(self, real: str) -> str:
+        return real[len(self.prefix):] if real.startswith(self.prefix) else real
+
+    def _real(self, key: str) -> str:
+        return key if os.path.isabs(key) else self.prefix + key
+
+    def _fresh(self, real: str, st: os.stat_result) -> Optional[list]:
+        e = self.entries.get(real[len(self.prefix):] if real.startswith(self.prefix) else real)
+        if type(e) is not list or len(e) != 4 or e[0] != _stamp(st):
             return None
-        trail, sources, marker, kind = e[5:]
-        if type(sources) is not list or type(kind) is not str or not all(type(x) is str for x in sources):
+        sources, kind = e[2], e[3]
+        if type(sources) is not list or type(kind) is not str or type(e[1]) is not int \
+                or not all(type(x) is str for x in sources):
             return None  # a damaged index: read the file
         self.hits += 1
-        return Facts(trail is True, tuple(sources), marker is True, kind)
+        return e
+
+    def get(self, real: str, st: os.stat_result) -> Optional[Facts]:
+        e = self._fresh(real, st)
+        if e is None:
+            return None
+        return Facts(bool(e[1] & 1), tuple(e[2]), bool(e[1] & 2), e[3])
+
+    def sources(self, real: str, st: os.stat_result) -> Optional[list]:
+        """Only the local module sources (changed.py reads thousands of entries per run)."""
+        e = self._fresh(real, st)
+        return None if e is None else e[2]
 
     def put(self, real: str, st: os.stat_result, facts: Facts) -> None:
         if self.path is None:
             return
         if _racy(st):
-            self.dirty = self.entries.pop(real, None) is not None or self.dirty
+            self.dirty = self.entries.pop(self._key(real), None) is not None or self.dirty
             return
-        self.entries[real] = _stamp(st) + [facts.trail, list(facts.sources), facts.marker, facts.kind]
+        self.entries[self._key(real)] = [_stamp(st), (1 if facts.trail else 0) | (2 if facts.marker else 0),
+                                         list(facts.sources), facts.kind]
         self.dirty = True
 
     def get_dir(self, real: str, st: os.stat_result) -> Optional[tuple[list, list]]:
-        """The listing recorded for a directory (.tf files as (name, real path), subdirectory names)."""
-        e = self.dirs.get(real)
-        if (e is None or len(e) != 5 or e[0] != st.st_mtime_ns or e[1] != st.st_ctime_ns or e[2] != st.st_ino):
+        """The listing recorded for a directory: its .tf files as (name, real path), its subdirectories."""
+        e = self.dirs.get(self._key(real))
+        if type(e) is not list or len(e) != 3 or e[0] != _dir_stamp(st):
             return None
-        files, subdirs = e[3], e[4]
-        if (type(files) is not list or type(subdirs) is not list or not all(type(n) is str for n in subdirs)
-                or not all(type(f) is list and len(f) == 2 and type(f[0]) is str and type(f[1]) is str for f in files)):
+        names, subdirs = e[1], e[2]
+        if type(names) is not list or type(subdirs) is not list or not all(type(n) is str for n in subdirs):
             return None  # a damaged index: list the directory again
+        files = []
+        for f in names:
+            if type(f) is str:
+                files.append((f, f"{real}{os.sep}{f}"))
+            elif type(f) is list and len(f) == 2 and type(f[0]) is str and type(f[1]) is str:
+                files.append((f[0], f[1]))
+            else:
+                return None
         return files, subdirs
 
     def put_dir(self, real: str, st: os.stat_result, files: list, subdirs: list) -> None:
         if self.path is None:
             return
         if _racy(st):
-            self.dirty = self.dirs.pop(real, None) is not None or self.dirty
+            self.dirty = self.dirs.pop(self._key(real), None) is not None or self.dirty
             return
-        self.dirs[real] = [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, [list(f) for f in files], list(subdirs)]
+        names = [name if r == f"{real}{os.sep}{name}" else [name, r] for name, r in files]
+        self.dirs[self._key(real)] = [_dir_stamp(st), names, list(subdirs)]
         self.dirty = True
 
     def forget_missing(self, walked_dirs: list[str], seen: set[str]) -> None:
-        """Drop the entries under the walked directories that the walk did not see (deleted, or now ignored)."""
+        """Drop the entries of files under the walked directories that no longer exist. (A file the
+        walk skipped, e.g. gitignored, keeps its entry: pre-commit's caller search reads it.)"""
         prefixes = tuple(os.path.join(os.path.realpath(d), "") for d in walked_dirs)
         if not prefixes:
             return
-        stale = [p for p in self.entries if p.startswith(prefixes) and p not in seen]
-        for p in stale:
-            del self.entries[p]
+        keyed = tuple(self._key(p) for p in prefixes)  # compare keys first: a pre-commit scan walks one module
+        stale = []
+        for key in self.entries:
+            if not key.startswith(keyed):
+                continue
+            real = self._real(key)
+            if real.startswith(prefixes) and real not in seen and not os.path.lexists(real):
+                stale.append(key)
+        for key in stale:
+            del self.entries[key]
         self.dirty = self.dirty or bool(stale)
 
     def save(self) -> None:

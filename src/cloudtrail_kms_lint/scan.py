@@ -129,13 +129,11 @@ def scan(options: ScanOptions) -> ScanResult:
 
 
 def _scan(options: ScanOptions) -> ScanResult:
-    from .suppressions import InlineSuppressions, apply
-
     from .cache import Cache, code_fingerprint
     from .changed import repo_root
 
     result = ScanResult()
-    inline = InlineSuppressions() if options.inline_suppressions else None
+    inline = _LazyInline() if options.inline_suppressions else None
     cache = Cache(options.cache_dir, enabled=options.use_cache)
     index = Index(cache.root if cache.enabled else None, repo_root(os.getcwd()), code_fingerprint())
     for p in options.paths:
@@ -170,9 +168,32 @@ def _scan(options: ScanOptions) -> ScanResult:
     index.forget_missing([p for p in options.paths if os.path.isdir(p)], seen)
     index.save()
     cache.prune()
-    apply(result, options, inline)
+    if result.findings or (inline is not None and inline.real is not None):
+        from .suppressions import apply  # nothing to suppress and no comment seen: not even imported
+
+        apply(result, options, inline.get() if inline is not None else None)
     result.sort()
     return result
+
+
+class _LazyInline:
+    """suppressions.InlineSuppressions, created (and its module imported) when first needed."""
+
+    def __init__(self) -> None:
+        self.real: Any = None
+
+    def get(self) -> Any:
+        if self.real is None:
+            from .suppressions import InlineSuppressions
+
+            self.real = InlineSuppressions()
+        return self.real
+
+    def add_terraform(self, path: str, display: str) -> None:
+        self.get().add_terraform(path, display)
+
+    def add_cloudformation(self, display: str, template: Any) -> None:
+        self.get().add_cloudformation(display, template)
 
 
 def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, index: Index, inline: Any = None,
