@@ -120,9 +120,11 @@ def _cmd_scan(args) -> int:
 
     from .changed import expand
 
-    # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers.
+    # Changed files (pre-commit passes them): a .tf file means its module, checked through its callers,
+    # which may call modules anywhere in the repository: the repository is the scanned directory.
+    changed_files = any(os.path.isfile(p) for p in args.paths or [])
     paths = (expand(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache)
-             if any(os.path.isfile(p) for p in args.paths or []) else (args.paths or ["."]))
+             if changed_files else (args.paths or ["."]))
     # the baseline module is imported only when a baseline is read (a pre-commit run does not pay for it)
     usage_errors: tuple = (ConfigError,)
     if args.baseline:
@@ -203,6 +205,10 @@ def _scan_options(args, paths: list[str]):
     )
     if args.jobs is not None:
         options.jobs = args.jobs
+    if any(os.path.isfile(p) for p in args.paths or []):
+        from .changed import repo_root
+
+        options.confine_to = repo_root(os.getcwd())
     strict = args.strict if args.strict is not None else bool(cfg.strict)
     fail_on = args.fail_on or cfg.fail_on or catalogue.ERROR
     return options, strict, fail_on

@@ -35,6 +35,10 @@ class ScanOptions:
     # the content-addressed cache of analysis results (cache.py); None: the default directory
     cache_dir: Optional[str] = None
     use_cache: bool = True
+    # The directory file() reads and module sources may not leave, when the paths are changed files
+    # expanded to their modules (pre-commit): the repository, not each module's own directory.
+    # None: each scanned path confines what is under it.
+    confine_to: Optional[str] = None
     # limit name -> value (limits.Limits; --limit and the configuration's [limits] table)
     limits: dict = field(default_factory=dict)
     # processes that analyse Terraform root modules (--jobs); 1: all in this process
@@ -248,7 +252,7 @@ def _scan_terraform(options: ScanOptions, result: ScanResult, tf_files: list, in
     digests = _TerraformDigests()
     pending: list[tuple[str, str, Optional[str], list[str], str]] = []
     for root in roots:
-        scan_root = _scan_root_for(root, options.paths)
+        scan_root = _scan_root_for(root, options.paths, options.confine_to)
         real_root = os.path.realpath(scan_root)
         # The entry is looked up by the root's own files and options; it holds every file the
         # analysis read (called modules, policy files) and is used only if none changed.
@@ -456,8 +460,13 @@ def _add_errors(result: ScanResult, errors: list) -> None:
             result.errors.append(e)
 
 
-def _scan_root_for(directory: str, paths: list[str]) -> str:
-    """The scanned path that contains ``directory``: file() and module sources must stay inside it."""
+def _scan_root_for(directory: str, paths: list[str], confine_to: Optional[str] = None) -> str:
+    """The scanned path that contains ``directory``: file() and module sources must stay inside it
+    (``confine_to`` instead, when it contains ``directory``)."""
+    if confine_to is not None:
+        top = os.path.abspath(confine_to)
+        if directory == top or directory.startswith(top.rstrip(os.sep) + os.sep):
+            return top
     best = directory
     for p in paths:
         ap = os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
