@@ -191,3 +191,23 @@ def test_expand_sees_a_new_caller_after_the_listing_was_recorded(tmp_path, monke
     (repo / "a" / "main.tf").write_text('module "k" {\n  source = "../modules/other"\n}\n')  # no longer a caller
     assert expand(["modules/kms/main.tf"], cache_dir=cache) == ["b"]
     assert expand(["modules/kms/main.tf"], cache_dir=cache, use_cache=False) == ["b"]
+
+
+def test_a_file_just_edited_is_read_and_the_index_is_not_rewritten(tmp_path, monkeypatch, capsys):
+    """The pre-commit case: the file was recorded earlier and has just been edited. Its old entry
+    no longer matches (so it is read), and no new one is written (it may change again at once)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    f = repo / "main.tf"
+    f.write_text(PLAIN)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(prefilter, "RACY_SECONDS", 0)
+    _scan(tmp_path, capsys, ".")
+    [index] = (tmp_path / "cache").glob("v*/prefilter/*.json")
+    written = index.stat().st_mtime_ns
+    monkeypatch.setattr(prefilter, "RACY_SECONDS", 3600)  # everything counts as just changed
+    time.sleep(0.05)
+    f.write_text(TRAIL)
+    code, doc = _scan(tmp_path, capsys, ".")
+    assert [x["rule"] for x in doc["findings"]] == ["CTKMS001"]
+    assert index.stat().st_mtime_ns == written

@@ -161,7 +161,8 @@ class Index:
         if self.path is None:
             return
         if _racy(st):
-            self.dirty = self.entries.pop(self._key(real), None) is not None or self.dirty
+            # not recorded; an older entry stays (its stamp no longer matches), so that a pre-commit
+            # run on a file just edited does not rewrite the whole index
             return
         self.entries[self._key(real)] = [_stamp(st), (1 if facts.trail else 0) | (2 if facts.marker else 0),
                                          list(facts.sources), facts.kind]
@@ -189,8 +190,7 @@ class Index:
         if self.path is None:
             return
         if _racy(st):
-            self.dirty = self.dirs.pop(self._key(real), None) is not None or self.dirty
-            return
+            return  # as in put()
         names = [name if r == f"{real}{os.sep}{name}" else [name, r] for name, r in files]
         self.dirs[self._key(real)] = [_dir_stamp(st), names, list(subdirs)]
         self.dirty = True
