@@ -311,55 +311,22 @@ class _TerraformDigests:
         self._dirs: dict[tuple[str, str], dict[str, str]] = {}
 
     def of(self, path: str, real_root: str) -> Optional[str]:
+        from . import limits
         from .cache import file_digest
 
         if path.endswith(".tf"):
             directory, name = os.path.split(path)
             key = (directory, real_root)
             if key not in self._dirs:
-                self._dirs[key] = _blocks_digests(directory, real_root)
+                from .cache import BLOCKS_DIGEST
+                from .terraform.blocks import directory_digests
+
+                found_all = directory_digests(directory, real_root, limits.current().max_parse_bytes)
+                self._dirs[key] = {n: BLOCKS_DIGEST + d for n, d in found_all.items()}
             found = self._dirs[key].get(name)
             if found is not None:
                 return found
         return file_digest(path)
-
-
-def _blocks_digests(directory: str, real_root: str) -> dict[str, str]:
-    """name -> "blocks:<sha256>" for the .tf files of a module directory, read as the Terraform front
-    end reads them (terraform/module.py): links out of the scanned root and non-regular files are
-    left out; a file that cannot be read or decoded counts as empty. {} when a file cannot be split."""
-    import stat
-
-    from . import limits
-    from .cache import BLOCKS_DIGEST
-    from .terraform.blocks import relevant_digests
-
-    try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".tf"))
-    except OSError:
-        return {}
-    kept: list[str] = []
-    texts: list[Optional[str]] = []
-    limit = limits.current().max_parse_bytes
-    for n in names:
-        full = os.path.join(directory, n)
-        real = os.path.realpath(full)
-        if not (real == real_root or real.startswith(real_root + os.sep)):
-            continue
-        text = None
-        try:
-            if stat.S_ISREG(os.stat(full).st_mode):
-                data = _read_bytes(full, limit, None)
-                if b"\x00" not in data:
-                    text = data.decode("utf-8")
-        except (_Unreadable, OSError, UnicodeDecodeError):
-            text = None
-        kept.append(n)
-        texts.append(text[1:] if text is not None and text.startswith("\ufeff") else text)
-    found = relevant_digests(texts)
-    if found is None:
-        return {}
-    return {n: BLOCKS_DIGEST + d for n, d in zip(kept, found)}
 
 
 @dataclass

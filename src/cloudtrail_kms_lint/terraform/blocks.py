@@ -390,4 +390,38 @@ def relevant_digests(texts: list) -> Optional[list]:
     return out
 
 
-__all__ = ["TopBlock", "split", "references", "relevant_blocks", "relevant_digests"]
+def directory_digests(directory: str, real_root: str, max_bytes: int) -> dict:
+    """name -> relevant_digests() digest for the .tf files of a module directory, read as
+    terraform/module.py reads them: links out of ``real_root`` and non-regular files are left out;
+    a file that cannot be read, is larger than ``max_bytes``, holds a NUL byte or is not UTF-8
+    counts as empty (the analysis reports it). {} when a file cannot be split. No parser."""
+    import os
+    import stat
+
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".tf"))
+    except OSError:
+        return {}
+    kept: list = []
+    texts: list = []
+    for n in names:
+        full = os.path.join(directory, n)
+        real = os.path.realpath(full)
+        if not (real == real_root or real.startswith(real_root + os.sep)):
+            continue
+        text = None
+        try:
+            if stat.S_ISREG(os.stat(full).st_mode):
+                with open(full, "rb") as fh:
+                    data = fh.read(max_bytes + 1)
+                if len(data) <= max_bytes and b"\x00" not in data:
+                    text = data.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        kept.append(n)
+        texts.append(text[1:] if text is not None and text.startswith("\ufeff") else text)
+    found = relevant_digests(texts)
+    return {} if found is None else dict(zip(kept, found))
+
+
+__all__ = ["TopBlock", "split", "references", "relevant_blocks", "relevant_digests", "directory_digests"]
