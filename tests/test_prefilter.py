@@ -211,3 +211,25 @@ def test_a_file_just_edited_is_read_and_the_index_is_not_rewritten(tmp_path, mon
     code, doc = _scan(tmp_path, capsys, ".")
     assert [x["rule"] for x in doc["findings"]] == ["CTKMS001"]
     assert index.stat().st_mtime_ns == written
+
+
+def test_a_warm_run_reads_no_unchanged_file(tmp_path, monkeypatch, capsys, trusting):
+    """What the index is for: the second run stats unchanged files instead of reading them."""
+    from cloudtrail_kms_lint import scan as scan_module
+
+    repo = tmp_path / "repo"
+    for name in ("a", "b", "c"):
+        (repo / name).mkdir(parents=True)
+        (repo / name / "main.tf").write_text(PLAIN)
+    monkeypatch.chdir(repo)
+    _scan(tmp_path, capsys, ".")
+    reads = []
+    real = scan_module._read_bytes
+    monkeypatch.setattr(scan_module, "_read_bytes", lambda path, *a: reads.append(path) or real(path, *a))
+    code, doc = _scan(tmp_path, capsys, ".")
+    assert (code, doc["summary"]["files_scanned"]) == (0, 3)
+    assert reads == []
+    time.sleep(0.05)
+    (repo / "b" / "main.tf").write_text(PLAIN + "\n")
+    _scan(tmp_path, capsys, ".")
+    assert [os.path.relpath(p, repo) for p in reads] == [os.path.join("b", "main.tf")]
